@@ -1,0 +1,3 @@
+from archon_mcp.cli import main
+
+main()

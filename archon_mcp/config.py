@@ -1,0 +1,134 @@
+"""Settings: the one place for defaults, limits and allowed values (ARCHON_* environment variables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+EmbeddingProvider = Literal["local", "openai"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+DEFAULT_AGENTS = ("claude", "gemini", "gpt", "user")
+COMMON_EVENT_TYPES = (
+    "task_created",
+    "task_updated",
+    "task_completed",
+    "decision_made",
+    "error_encountered",
+    "pattern_identified",
+    "context_shared",
+)
+
+# Default model and vector size for each provider when ARCHON_EMBEDDING_MODEL / _DIMENSIONS are unset.
+PROVIDER_DEFAULTS: dict[str, tuple[str, int]] = {
+    "local": ("all-MiniLM-L6-v2", 384),
+    "openai": ("text-embedding-3-small", 1536),
+}
+
+
+class Settings(BaseSettings):
+    """All configuration, read from ARCHON_* environment variables (and a .env file if present)."""
+
+    model_config = SettingsConfigDict(env_prefix="ARCHON_", env_file=".env", extra="ignore")
+
+    # --- storage ---------------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql:// URL of an external PostgreSQL with pgvector. Unset: embedded server.",
+    )
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("archon-mcp", appauthor=False)),
+        description="Where the embedded PostgreSQL keeps its files.",
+    )
+    database_name: str = Field(default="archon", description="Database created in the embedded server.")
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+    db_connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for a connection.")
+    db_statement_timeout_ms: int = Field(default=30_000, ge=0, description="Per-statement timeout; 0 = none.")
+    migrate_on_start: bool = Field(default=True, description="Apply pending migrations when serving.")
+
+    # --- domain ----------------------------------------------------------------------------
+    agents: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=DEFAULT_AGENTS, description="Allowed agent names, comma-separated."
+    )
+
+    # --- embeddings ------------------------------------------------------------------------
+    embedding_provider: EmbeddingProvider = "local"
+    embedding_model: str | None = Field(default=None, description="Model name; default per provider.")
+    embedding_dimensions: int | None = Field(
+        default=None, ge=1, le=16000, description="Vector size; default per provider/model."
+    )
+    embedding_batch_size: int = Field(default=64, ge=1, le=2048)
+    embedding_timeout: float = Field(default=30.0, gt=0, description="Seconds per embedding request.")
+    embedding_max_chars: int = Field(
+        default=2000, ge=100, le=100_000, description="Text longer than this is truncated before embedding."
+    )
+    embedding_retry_max_delay: float = Field(default=60.0, gt=0, description="Backoff cap for pending rows.")
+    search_wait_for_pending: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds a search waits for this server's own pending embeddings (read-your-writes).",
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ARCHON_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ARCHON_OPENAI_BASE_URL", "OPENAI_BASE_URL"),
+        description="OpenAI-compatible endpoint (Ollama, vLLM, ...).",
+    )
+
+    # --- limits ----------------------------------------------------------------------------
+    max_page_size: int = Field(default=100, ge=1, le=10_000, description="Largest `limit` a list accepts.")
+    max_event_limit: int = Field(default=500, ge=1, le=100_000, description="Largest `event_limit`.")
+    max_search_results: int = Field(default=50, ge=1, le=1000)
+    max_json_bytes: int = Field(default=64 * 1024, ge=256, description="Largest event_data / metadata.")
+    max_json_depth: int = Field(default=20, ge=2, le=200)
+    max_summary_chars: int = Field(default=20_000, ge=100)
+    max_query_chars: int = Field(default=2_000, ge=10)
+    max_event_type_chars: int = Field(default=100, ge=10, le=1000)
+    max_days: int = Field(default=3650, ge=1)
+
+    # --- serving ---------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=1, le=65535)
+    log_level: LogLevel = "INFO"
+
+    @field_validator("agents", mode="before")
+    @classmethod
+    def _split_agents(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part for part in value.split(",")]
+        if isinstance(value, list | tuple):
+            names = tuple(str(v).strip().lower() for v in value if str(v).strip())
+            if not names:
+                raise ValueError("ARCHON_AGENTS must name at least one agent")
+            return names
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def resolved_embedding_model(self) -> str:
+        return self.embedding_model or PROVIDER_DEFAULTS[self.embedding_provider][0]
+
+    @property
+    def resolved_embedding_dimensions(self) -> int:
+        if self.embedding_dimensions is not None:
+            return self.embedding_dimensions
+        model = self.resolved_embedding_model
+        if model == "text-embedding-3-large":
+            return 3072
+        if self.embedding_model is None or model in ("text-embedding-3-small", "text-embedding-ada-002"):
+            return PROVIDER_DEFAULTS[self.embedding_provider][1]
+        if self.embedding_provider == "local":
+            return PROVIDER_DEFAULTS["local"][1]
+        raise ValueError(
+            f"ARCHON_EMBEDDING_DIMENSIONS is required for model {model!r}: set it to the model's vector size"
+        )

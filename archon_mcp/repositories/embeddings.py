@@ -1,0 +1,109 @@
+"""SQL for the embedding queue: claim pending rows with a lease, store vectors, record failures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from archon_mcp.models import AgentSession, SessionEvent
+
+EmbeddedModel = type[AgentSession] | type[SessionEvent]
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    id: Any
+    text_fields: tuple[Any, ...]
+    version: datetime | None  # sessions: updated_at when claimed; a changed row is not overwritten
+
+
+def _due(model: EmbeddedModel):
+    return model.needs_embedding.is_(True) & (
+        model.embedding_next_attempt_at.is_(None) | (model.embedding_next_attempt_at <= func.now())
+    )
+
+
+async def claim(db: AsyncSession, model: EmbeddedModel, *, limit: int, lease_seconds: float) -> list[PendingRow]:
+    """Lease up to `limit` due rows so that other workers (other replicas) skip them meanwhile."""
+    chosen = (
+        select(model.id)
+        .where(_due(model))
+        .order_by(model.embedding_next_attempt_at.asc().nulls_first())
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    if model is AgentSession:
+        returning = (AgentSession.id, AgentSession.summary, AgentSession.metadata_, AgentSession.updated_at)
+    else:
+        returning = (SessionEvent.id, SessionEvent.event_type, SessionEvent.event_data, text("NULL"))
+    stmt = (
+        update(model)
+        .where(model.id.in_(chosen))
+        .values(embedding_next_attempt_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, lease_seconds))
+        .returning(*returning)
+        .execution_options(synchronize_session=False)
+    )
+    rows = (await db.execute(stmt)).all()
+    return [PendingRow(id=r[0], text_fields=(r[1], r[2]), version=r[3]) for r in rows]
+
+
+async def store(
+    db: AsyncSession, model: EmbeddedModel, rows: list[PendingRow], vectors: list[list[float]], model_name: str
+) -> None:
+    table = model.__table__
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("row_id"), table.c.needs_embedding.is_(True))
+        .values(
+            embedding=bindparam("vector"),
+            embedding_model=model_name,
+            needs_embedding=False,
+            embedding_attempts=0,
+            embedding_next_attempt_at=None,
+            embedding_error=None,
+        )
+    )
+    if model is AgentSession:
+        stmt = stmt.where(table.c.updated_at == bindparam("version"))
+    params = [{"row_id": r.id, "vector": vec, "version": r.version} for r, vec in zip(rows, vectors, strict=True)]
+    if model is not AgentSession:
+        for p in params:
+            del p["version"]
+    await db.execute(stmt, params)
+
+
+async def mark_nothing_to_embed(db: AsyncSession, model: EmbeddedModel, rows: list[PendingRow]) -> None:
+    table = model.__table__
+    await db.execute(
+        update(table)
+        .where(table.c.id.in_([r.id for r in rows]))
+        .values(needs_embedding=False, embedding=None, embedding_model=None, embedding_next_attempt_at=None)
+    )
+
+
+async def record_failure(
+    db: AsyncSession, model: EmbeddedModel, rows: list[PendingRow], error: str, max_delay: float
+) -> None:
+    """Exponential backoff per row (2, 4, 8... seconds, jittered, capped at `max_delay`)."""
+    table = model.__table__
+    delay = func.least(max_delay, func.power(2, table.c.embedding_attempts + 1)) * (0.5 + func.random())
+    await db.execute(
+        update(table)
+        .where(table.c.id.in_([r.id for r in rows]))
+        .values(
+            embedding_attempts=table.c.embedding_attempts + 1,
+            embedding_next_attempt_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, delay),
+            embedding_error=error[:1000],
+        )
+    )
+
+
+async def pending_counts(db: AsyncSession) -> dict[str, int]:
+    sessions = await db.scalar(select(func.count()).where(AgentSession.needs_embedding.is_(True)))
+    events = await db.scalar(select(func.count()).where(SessionEvent.needs_embedding.is_(True)))
+    return {"sessions": int(sessions or 0), "events": int(events or 0)}

@@ -1,0 +1,37 @@
+"""SQL over archon_session_events. Functions take an AsyncSession and never commit."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from archon_mcp.models import SessionEvent
+
+
+async def insert(db: AsyncSession, **values: Any) -> SessionEvent:
+    row = SessionEvent(**values)
+    db.add(row)
+    await db.flush()
+    await db.refresh(row)
+    return row
+
+
+async def count_for_session(db: AsyncSession, session_id: uuid.UUID) -> int:
+    stmt = select(func.count(SessionEvent.id)).where(SessionEvent.session_id == session_id)
+    return int(await db.scalar(stmt) or 0)
+
+
+async def window(db: AsyncSession, session_id: uuid.UUID, *, limit: int, offset: int) -> list[SessionEvent]:
+    """Events oldest first, `limit` of them starting at `offset`."""
+    stmt = (
+        select(SessionEvent)
+        .where(SessionEvent.session_id == session_id)
+        .order_by(SessionEvent.timestamp, SessionEvent.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list((await db.scalars(stmt)).all())
+

@@ -1,0 +1,43 @@
+"""Composition root: `build_server(settings)` wires the MCP server to the application."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from mcp.server.mcpserver import MCPServer
+
+from archon_mcp import __version__
+from archon_mcp.app import AppContext, open_app
+from archon_mcp.config import Settings
+from archon_mcp.tools import register_tools
+
+INSTRUCTIONS = """archon-mcp is your short-term memory across work sessions.
+Start work with archon_get_last_session (what you did last time) and archon_create_session.
+Log significant events with archon_add_event (decisions, errors, completed tasks).
+End with archon_end_session and a specific, searchable summary.
+Find earlier work with archon_search_sessions / archon_search_events (by meaning) or
+archon_list_sessions / archon_get_recent_sessions (by time)."""
+
+
+def build_server(settings: Settings, app: AppContext | None = None) -> MCPServer[AppContext]:
+    """An MCP server over `app`; without one, the server opens (and closes) its own."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: MCPServer[AppContext]) -> AsyncIterator[AppContext]:
+        if app is not None:
+            yield app
+            return
+        async with open_app(settings) as own:
+            yield own
+
+    server: MCPServer[AppContext] = MCPServer(
+        name="archon-mcp",
+        title="Archon short-term memory",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        lifespan=lifespan,
+        log_level=settings.log_level if settings.log_level != "DEBUG" else "DEBUG",
+    )
+    register_tools(server, settings)
+    return server

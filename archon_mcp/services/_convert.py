@@ -1,0 +1,52 @@
+"""ORM rows -> the public pydantic models."""
+
+from __future__ import annotations
+
+from archon_mcp.models import AgentSession, SessionEvent
+from archon_mcp.schemas import EmbeddingStatus, EventOut, SessionOut, SessionWithCount
+
+
+def embedding_status(row: AgentSession | SessionEvent) -> EmbeddingStatus:
+    if row.needs_embedding:
+        return "pending"
+    return "embedded" if row.embedding is not None else "none"
+
+
+def session_fields(row: AgentSession) -> dict:
+    return {
+        "id": str(row.id),
+        "agent": row.agent,
+        "project_id": str(row.project_id) if row.project_id else None,
+        "started_at": row.started_at,
+        "ended_at": row.ended_at,
+        "is_active": row.ended_at is None,
+        "summary": row.summary,
+        "metadata": row.metadata_ or {},
+        "embedding_status": embedding_status(row),
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def event_fields(row: SessionEvent) -> dict:
+    return {
+        "id": str(row.id),
+        "session_id": str(row.session_id),
+        "event_type": row.event_type,
+        "event_data": row.event_data,
+        "metadata": row.metadata_ or {},
+        "timestamp": row.timestamp,
+        "embedding_status": embedding_status(row),
+    }
+
+
+def session_out(row: AgentSession) -> SessionOut:
+    return SessionOut(**session_fields(row))
+
+
+def session_with_count(row: AgentSession, event_count: int) -> SessionWithCount:
+    return SessionWithCount(**session_fields(row), event_count=event_count)
+
+
+def event_out(row: SessionEvent) -> EventOut:
+    return EventOut(**event_fields(row))

@@ -1,0 +1,123 @@
+"""Background embedding: rows are committed first, then embedded here in batches, with retries.
+
+A write never waits for the embedding provider. Each pass leases a batch of due rows (so
+several replicas share the queue), embeds them in one request, and stores the vectors. A
+failure records the error and schedules the rows again with exponential backoff; nothing is
+dropped. Rows written by other processes are found by polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from archon_mcp.config import Settings
+from archon_mcp.db import Database
+from archon_mcp.embeddings import Embedder, event_text, session_text
+from archon_mcp.models import AgentSession, SessionEvent
+from archon_mcp.repositories import embeddings as queue
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 120.0
+POLL_SECONDS = 5.0
+
+
+class EmbeddingWorker:
+    def __init__(self, database: Database, embedder: Embedder, settings: Settings) -> None:
+        self._db = database
+        self._embedder = embedder
+        self._settings = settings
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._generation = 0
+        self.embedded_total = 0
+        self.failed_total = 0
+        self.last_error: str | None = None
+
+    def notify(self) -> None:
+        """Something was written that needs a vector: wake up, and stop counting as idle."""
+        self._generation += 1
+        self._idle.clear()
+        self._wake.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until this worker has embedded everything due (read-your-writes for searches)."""
+        if self._idle.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def run(self) -> None:
+        try:
+            await self._embedder.warmup()
+        except Exception as exc:  # the queue below retries; a broken model must not kill the server
+            log.warning("embedding model warm-up failed: %s", exc)
+        while True:
+            generation = self._generation
+            try:
+                done = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # database blip: keep the worker alive
+                log.warning("embedding pass failed: %s", exc)
+                done = 0
+                await asyncio.sleep(1.0)
+            if done:
+                continue
+            if generation == self._generation:
+                self._idle.set()
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            except TimeoutError:
+                pass
+
+    async def run_once(self) -> int:
+        """One batch of events and one of sessions. Returns how many rows were handled."""
+        handled = 0
+        for model in (SessionEvent, AgentSession):
+            handled += await self._process(model)
+        return handled
+
+    def _text(self, model, row: queue.PendingRow) -> str:
+        first, second = row.text_fields
+        limit = self._settings.embedding_max_chars
+        if model is AgentSession:
+            return session_text(first, second, limit)
+        return event_text(first, second or {}, limit)
+
+    async def _process(self, model) -> int:
+        async with self._db.session() as db, db.begin():
+            rows = await queue.claim(
+                db, model, limit=self._settings.embedding_batch_size, lease_seconds=LEASE_SECONDS
+            )
+        if not rows:
+            return 0
+        texts = [self._text(model, row) for row in rows]
+        empty = [row for row, t in zip(rows, texts, strict=True) if not t]
+        work = [(row, t) for row, t in zip(rows, texts, strict=True) if t]
+        try:
+            vectors = await self._embedder.embed([t for _, t in work]) if work else []
+        except Exception as exc:
+            self.failed_total += len(work)
+            self.last_error = str(exc)
+            log.warning("embedding %d %s rows failed, will retry: %s", len(work), model.__tablename__, exc)
+            async with self._db.session() as db, db.begin():
+                await queue.record_failure(
+                    db, model, [r for r, _ in work], str(exc), self._settings.embedding_retry_max_delay
+                )
+                if empty:
+                    await queue.mark_nothing_to_embed(db, model, empty)
+            return len(rows)
+        async with self._db.session() as db, db.begin():
+            if work:
+                await queue.store(db, model, [r for r, _ in work], vectors, self._embedder.model)
+            if empty:
+                await queue.mark_nothing_to_embed(db, model, empty)
+        self.embedded_total += len(work)
+        self.last_error = None
+        return len(rows)

@@ -1,0 +1,237 @@
+"""Sessions and events: the SessionService of the usage guide. Owns transactions; SQL is in repositories."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from archon_mcp.config import Settings
+from archon_mcp.db import Database
+from archon_mcp.embeddings import session_text
+from archon_mcp.errors import ConflictError, NotFoundError
+from archon_mcp.repositories import events as events_repo
+from archon_mcp.repositories import sessions as sessions_repo
+from archon_mcp.schemas import (
+    ActiveSessions,
+    EventOut,
+    LastSession,
+    RecentSessions,
+    SessionCount,
+    SessionDetail,
+    SessionOut,
+    SessionPage,
+)
+from archon_mcp.services import _validation as v
+from archon_mcp.services._convert import event_out, session_fields, session_out, session_with_count
+
+_FIND_HINT = "; list sessions with archon_list_sessions or archon_get_active_sessions"
+
+
+def _next_offset(offset: int, returned: int, total: int) -> int | None:
+    return offset + returned if offset + returned < total else None
+
+
+class SessionService:
+    """Every session operation of the usage guide, with validation and one transaction each."""
+
+    def __init__(self, database: Database, settings: Settings, on_pending: Callable[[], None]) -> None:
+        self._db = database
+        self._settings = settings
+        # Called after a commit that left rows waiting for an embedding (wakes the worker).
+        self._on_pending = on_pending
+
+    # --- helpers ------------------------------------------------------------------------------
+    def _limit(self, value: Any, field: str = "limit") -> int:
+        return v.check_int(value, field, 1, self._settings.max_page_size)
+
+    def _offset(self, value: Any) -> int:
+        return v.check_int(value, "offset", 0, 10_000_000)
+
+    def _days(self, value: Any) -> int:
+        return v.check_int(value, "days", 1, self._settings.max_days)
+
+    def _session_id(self, value: Any):
+        return v.parse_uuid(value, "session_id", ". Use the id returned by archon_create_session")
+
+    def _needs_embedding(self, summary: str | None, metadata: dict[str, Any]) -> bool:
+        return bool(session_text(summary, metadata))
+
+    async def _load(self, db, session_id, *, lock: Literal["share", "update"] | None = None):
+        row = await sessions_repo.get(db, session_id, lock=lock)
+        if row is None:
+            raise NotFoundError(f"no session with id {session_id}{_FIND_HINT}")
+        return row
+
+    async def _detail(self, db, row, *, event_limit: int, event_offset: int | None) -> SessionDetail:
+        """`event_offset=None` means: the latest `event_limit` events."""
+        total = await events_repo.count_for_session(db, row.id)
+        offset = max(0, total - event_limit) if event_offset is None else event_offset
+        events = await events_repo.window(db, row.id, limit=event_limit, offset=offset)
+        return SessionDetail(
+            **session_fields(row),
+            events=[event_out(e) for e in events],
+            event_count=total,
+            event_offset=offset,
+            has_more_events=offset > 0 or offset + len(events) < total,
+        )
+
+    # --- session management -------------------------------------------------------------------
+    async def create_session(
+        self, agent: Any, project_id: Any = None, metadata: Any = None
+    ) -> SessionOut:
+        agent_name = v.check_agent(agent, self._settings)
+        project = v.parse_optional_uuid(project_id, "project_id")
+        meta = v.check_json_object(metadata, "metadata", self._settings, required=False)
+        needs = self._needs_embedding(None, meta)
+        async with self._db.session() as db, db.begin():
+            row = await sessions_repo.insert(
+                db, agent=agent_name, project_id=project, metadata_=meta, needs_embedding=needs
+            )
+        if needs:
+            self._on_pending()
+        return session_out(row)
+
+    async def end_session(self, session_id: Any, summary: Any = None) -> SessionOut:
+        sid = self._session_id(session_id)
+        text = v.check_text(summary, "summary", self._settings.max_summary_chars, required=False)
+        async with self._db.session() as db, db.begin():
+            row = await self._load(db, sid, lock="update")
+            if row.ended_at is not None:
+                raise ConflictError(
+                    f"session {sid} already ended at {row.ended_at.isoformat()}; to change its summary use "
+                    "archon_update_session_summary, to keep working start a new session with archon_create_session"
+                )
+            values: dict[str, Any] = {"ended_at": datetime.now(UTC)}
+            if text is not None and text.strip():
+                values["summary"] = text
+                values["needs_embedding"] = self._needs_embedding(text, row.metadata_)
+                values["embedding_attempts"] = 0
+                values["embedding_next_attempt_at"] = None
+            row = await sessions_repo.set_fields(db, sid, **values)
+        if row.needs_embedding:
+            self._on_pending()
+        return session_out(row)
+
+    async def get_session(self, session_id: Any, event_limit: Any = 100, event_offset: Any = 0) -> SessionDetail:
+        sid = self._session_id(session_id)
+        limit = v.check_int(event_limit, "event_limit", 1, self._settings.max_event_limit)
+        offset = self._offset(event_offset)
+        async with self._db.session() as db:
+            row = await self._load(db, sid)
+            return await self._detail(db, row, event_limit=limit, event_offset=offset)
+
+    async def list_sessions(
+        self,
+        agent: Any = None,
+        project_id: Any = None,
+        since: Any = None,
+        limit: Any = 20,
+        offset: Any = 0,
+        until: Any = None,
+    ) -> SessionPage:
+        filters = {
+            "agent": v.check_agent(agent, self._settings) if agent is not None else None,
+            "project_id": v.parse_optional_uuid(project_id, "project_id"),
+            "since": v.parse_datetime(since, "since"),
+            "until": v.parse_datetime(until, "until"),
+        }
+        lim, off = self._limit(limit), self._offset(offset)
+        async with self._db.session() as db:
+            rows, total = await sessions_repo.page(db, limit=lim, offset=off, **filters)
+        sessions = [session_out(row) for row, _ in rows]
+        return SessionPage(
+            sessions=sessions, total=total, limit=lim, offset=off, next_offset=_next_offset(off, len(sessions), total)
+        )
+
+    # --- events -------------------------------------------------------------------------------
+    async def add_event(
+        self, session_id: Any, event_type: Any, event_data: Any, metadata: Any = None
+    ) -> EventOut:
+        sid = self._session_id(session_id)
+        kind = v.check_event_type(event_type, self._settings)
+        data = v.check_json_object(event_data, "event_data", self._settings, required=True)
+        meta = v.check_json_object(metadata, "metadata", self._settings, required=False)
+        async with self._db.session() as db, db.begin():
+            # FOR SHARE: concurrent events proceed together, end_session waits for them.
+            session = await self._load(db, sid, lock="share")
+            if session.ended_at is not None:
+                raise ConflictError(
+                    f"session {sid} ended at {session.ended_at.isoformat()}; events can only be added to an "
+                    "active session. Start a new one with archon_create_session and log the event there"
+                )
+            row = await events_repo.insert(
+                db, session_id=sid, event_type=kind, event_data=data, metadata_=meta, needs_embedding=True
+            )
+        self._on_pending()
+        return event_out(row)
+
+    # --- temporal queries ---------------------------------------------------------------------
+    async def get_last_session(self, agent: Any, event_limit: Any = 50) -> LastSession:
+        agent_name = v.check_agent(agent, self._settings)
+        limit = v.check_int(event_limit, "event_limit", 1, self._settings.max_event_limit)
+        async with self._db.session() as db:
+            row = await sessions_repo.latest(db, agent_name)
+            if row is None:
+                return LastSession(found=False, session=None)
+            return LastSession(found=True, session=await self._detail(db, row, event_limit=limit, event_offset=None))
+
+    async def count_sessions(self, agent: Any, days: Any = 30) -> SessionCount:
+        agent_name = v.check_agent(agent, self._settings)
+        n_days = self._days(days)
+        since = datetime.now(UTC) - timedelta(days=n_days)
+        async with self._db.session() as db:
+            total = await sessions_repo.count(db, agent=agent_name, since=since)
+        return SessionCount(agent=agent_name, days=n_days, since=since, count=total)
+
+    async def get_recent_sessions(self, agent: Any, days: Any = 7, limit: Any = 20) -> RecentSessions:
+        agent_name = v.check_agent(agent, self._settings)
+        n_days, lim = self._days(days), self._limit(limit)
+        since = datetime.now(UTC) - timedelta(days=n_days)
+        async with self._db.session() as db:
+            rows = await sessions_repo.recent_with_event_counts(db, agent=agent_name, since=since, limit=lim)
+        sessions = [session_with_count(row, n) for row, n in rows]
+        return RecentSessions(
+            agent=agent_name,
+            days=n_days,
+            since=since,
+            sessions=sessions,
+            total_events=sum(s.event_count for s in sessions),
+        )
+
+    # --- summaries ----------------------------------------------------------------------------
+    async def update_session_summary(self, session_id: Any, summary: Any, metadata: Any = None) -> SessionOut:
+        sid = self._session_id(session_id)
+        text = v.check_text(summary, "summary", self._settings.max_summary_chars)
+        meta = v.check_json_object(metadata, "metadata", self._settings, required=False)
+        async with self._db.session() as db, db.begin():
+            row = await self._load(db, sid, lock="update")
+            merged = {**(row.metadata_ or {}), **meta}
+            row = await sessions_repo.set_fields(
+                db,
+                sid,
+                summary=text,
+                metadata_=merged,
+                needs_embedding=self._needs_embedding(text, merged),
+                embedding_attempts=0,
+                embedding_next_attempt_at=None,
+            )
+        if row.needs_embedding:
+            self._on_pending()
+        return session_out(row)
+
+    async def get_active_sessions(
+        self, agent: Any = None, project_id: Any = None, limit: Any = 50, offset: Any = 0
+    ) -> ActiveSessions:
+        filters = {
+            "agent": v.check_agent(agent, self._settings) if agent is not None else None,
+            "project_id": v.parse_optional_uuid(project_id, "project_id"),
+            "active_only": True,
+        }
+        lim, off = self._limit(limit), self._offset(offset)
+        async with self._db.session() as db:
+            rows, total = await sessions_repo.page(db, limit=lim, offset=off, with_event_count=True, **filters)
+        sessions = [session_with_count(row, n or 0) for row, n in rows]
+        return ActiveSessions(
+            sessions=sessions, total=total, limit=lim, offset=off, next_offset=_next_offset(off, len(sessions), total)
+        )
