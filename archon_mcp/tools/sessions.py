@@ -106,7 +106,8 @@ def register(server: MCPServer, settings: Settings) -> None:
         agent: Agent,
         days: Annotated[int, Field(description=f"Look back this many days, 1..{settings.max_days}.")] = 30,
     ) -> SessionCount:
-        """Count the agent's sessions started in the last `days` days."""
+        """Count the agent's sessions started in the last `days` days (activity metrics, e.g. this
+        week vs this month). Returns the count and the cut-off time."""
         return await run_tool(app_of(ctx).sessions.count_sessions(agent, days))
 
     @server.tool(annotations=READ_ONLY)
