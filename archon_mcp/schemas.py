@@ -115,9 +115,7 @@ class SessionSearchResults(BaseModel):
     query: str
     threshold: float
     results: list[SessionHit] = Field(description="Best match first.")
-    pending_embeddings: int = Field(
-        description="Sessions stored but not yet embedded (not in these results yet)."
-    )
+    pending_embeddings: int = Field(description="Sessions stored but not yet embedded (not in these results yet).")
 
 
 class EventSearchResults(BaseModel):

@@ -16,9 +16,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from archon_mcp.config import Settings  # noqa: E402
-from archon_mcp.db import _start_embedded  # noqa: E402
-from archon_mcp.embeddings import Embedder, create_embedder  # noqa: E402
+from archon_mcp.config import Settings
+from archon_mcp.db import _start_embedded
+from archon_mcp.embeddings import Embedder, create_embedder
 
 TEST_DB = "archon_test"
 

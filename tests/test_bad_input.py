@@ -29,9 +29,17 @@ async def session(client) -> dict:
 @pytest.mark.parametrize(
     ("tool", "args", "expected"),
     [
-        ("archon_create_session", {"agent": "copilot"}, "unknown agent 'copilot': use one of claude, gemini, gpt, user"),
+        (
+            "archon_create_session",
+            {"agent": "copilot"},
+            "unknown agent 'copilot': use one of claude, gemini, gpt, user",
+        ),
         ("archon_create_session", {"agent": ""}, "agent is required"),
-        ("archon_create_session", {"agent": "claude", "project_id": "proj-1"}, "project_id 'proj-1' is not a valid UUID"),
+        (
+            "archon_create_session",
+            {"agent": "claude", "project_id": "proj-1"},
+            "project_id 'proj-1' is not a valid UUID",
+        ),
         ("archon_create_session", {"agent": "claude", "metadata": ["a"]}, "metadata must be a JSON object"),
         ("archon_get_session", {"session_id": "not-a-uuid"}, "session_id 'not-a-uuid' is not a valid UUID"),
         ("archon_get_session", {"session_id": MISSING}, f"no session with id {MISSING}"),
@@ -123,7 +131,11 @@ async def test_oversized_summary_is_refused_and_session_unchanged(client, sessio
 
 async def test_bad_metadata_update_keeps_existing_metadata(client, session) -> None:
     message = await call_error(
-        client, "archon_update_session_summary", session_id=session["id"], summary="ok", metadata=["not", "an", "object"]
+        client,
+        "archon_update_session_summary",
+        session_id=session["id"],
+        summary="ok",
+        metadata=["not", "an", "object"],
     )
     assert "metadata must be a JSON object (got list)" in message
     detail = await call(client, "archon_get_session", session_id=session["id"])

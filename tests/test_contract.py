@@ -16,7 +16,10 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
     "archon_end_session": (["session_id"], ["session_id", "summary"]),
     "archon_get_session": (["session_id"], ["session_id", "event_limit", "event_offset"]),
     "archon_list_sessions": ([], ["agent", "project_id", "since", "limit", "offset", "until"]),
-    "archon_add_event": (["session_id", "event_type", "event_data"], ["session_id", "event_type", "event_data", "metadata"]),
+    "archon_add_event": (
+        ["session_id", "event_type", "event_data"],
+        ["session_id", "event_type", "event_data", "metadata"],
+    ),
     "archon_search_sessions": (
         ["query"],
         ["query", "limit", "threshold", "agent", "project_id", "since", "until", "active_only"],

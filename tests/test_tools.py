@@ -220,7 +220,11 @@ async def test_search_events_finds_matching_events_with_filters(client) -> None:
         event_data={"error": "connection refused when the migration ran against postgres"},
     )
     await call(
-        client, "archon_add_event", session_id=s1["id"], event_type="decision_made", event_data={"decision": "use React"}
+        client,
+        "archon_add_event",
+        session_id=s1["id"],
+        event_type="decision_made",
+        event_data={"decision": "use React"},
     )
     other = await call(
         client,

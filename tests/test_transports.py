@@ -147,9 +147,8 @@ def test_cli_db_upgrade_on_embedded(data_dir: Path, admin_url: str) -> None:
 def _head_revision() -> str:
     from alembic.script import ScriptDirectory
 
-    from archon_mcp.db import alembic_config
-
     from archon_mcp.config import Settings
+    from archon_mcp.db import alembic_config
 
     return ScriptDirectory.from_config(alembic_config(Settings())).get_current_head()
 

@@ -13,9 +13,10 @@ different model is caught (see `archon-mcp reembed`).
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import context, op
 from pgvector.sqlalchemy import Vector
 from sqlalchemy.dialects import postgresql
+
+from alembic import context, op
 
 revision: str = "0001"
 down_revision: str | None = None

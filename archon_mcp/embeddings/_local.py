@@ -46,8 +46,10 @@ class LocalEmbedder:
                         "sentence-transformers is not installed: pip install 'archon-mcp[local]'"
                     ) from exc
                 model = SentenceTransformer(_resolve_model_path(self.model), device="cpu")
-                size = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else (
-                    model.get_sentence_embedding_dimension()
+                size = (
+                    model.get_embedding_dimension()
+                    if hasattr(model, "get_embedding_dimension")
+                    else (model.get_sentence_embedding_dimension())
                 )
                 if size != self.dimensions:
                     raise EmbeddingError(

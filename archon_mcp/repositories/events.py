@@ -34,4 +34,3 @@ async def window(db: AsyncSession, session_id: uuid.UUID, *, limit: int, offset:
         .offset(offset)
     )
     return list((await db.scalars(stmt)).all())
-

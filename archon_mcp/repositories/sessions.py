@@ -112,4 +112,3 @@ async def set_fields(db: AsyncSession, session_id: uuid.UUID, **values: Any) -> 
     row = (await db.execute(stmt)).scalar_one()
     await db.refresh(row)
     return row
-

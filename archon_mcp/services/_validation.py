@@ -123,11 +123,11 @@ def check_json_object(value: Any, field: str, settings: Settings, *, required: b
     """A JSON object within the size and depth limits, safe for PostgreSQL jsonb."""
     if value is None:
         if required:
-            raise InvalidInputError(f"{field} is required: pass a JSON object, e.g. {{\"title\": \"...\"}}")
+            raise InvalidInputError(f'{field} is required: pass a JSON object, e.g. {{"title": "..."}}')
         return {}
     if not isinstance(value, dict):
         raise InvalidInputError(
-            f"{field} must be a JSON object (got {type(value).__name__}); wrap the value, e.g. {{\"value\": ...}}"
+            f'{field} must be a JSON object (got {type(value).__name__}); wrap the value, e.g. {{"value": ...}}'
         )
     _walk(value, field, 1, settings.max_json_depth)
     try:

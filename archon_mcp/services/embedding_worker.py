@@ -92,9 +92,7 @@ class EmbeddingWorker:
 
     async def _process(self, model) -> int:
         async with self._db.session() as db, db.begin():
-            rows = await queue.claim(
-                db, model, limit=self._settings.embedding_batch_size, lease_seconds=LEASE_SECONDS
-            )
+            rows = await queue.claim(db, model, limit=self._settings.embedding_batch_size, lease_seconds=LEASE_SECONDS)
         if not rows:
             return 0
         texts = [self._text(model, row) for row in rows]

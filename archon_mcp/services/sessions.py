@@ -77,9 +77,7 @@ class SessionService:
         )
 
     # --- session management -------------------------------------------------------------------
-    async def create_session(
-        self, agent: Any, project_id: Any = None, metadata: Any = None
-    ) -> SessionOut:
+    async def create_session(self, agent: Any, project_id: Any = None, metadata: Any = None) -> SessionOut:
         agent_name = v.check_agent(agent, self._settings)
         project = v.parse_optional_uuid(project_id, "project_id")
         meta = v.check_json_object(metadata, "metadata", self._settings, required=False)
@@ -145,9 +143,7 @@ class SessionService:
         )
 
     # --- events -------------------------------------------------------------------------------
-    async def add_event(
-        self, session_id: Any, event_type: Any, event_data: Any, metadata: Any = None
-    ) -> EventOut:
+    async def add_event(self, session_id: Any, event_type: Any, event_data: Any, metadata: Any = None) -> EventOut:
         sid = self._session_id(session_id)
         kind = v.check_event_type(event_type, self._settings)
         data = v.check_json_object(event_data, "event_data", self._settings, required=True)

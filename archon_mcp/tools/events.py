@@ -1,7 +1,6 @@
 """Event tools: log what happens during a session."""
 
-
-from typing import Annotated, Any
+from typing import Annotated
 
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field

@@ -1,6 +1,5 @@
 """Search tools: find sessions and events by meaning."""
 
-
 from typing import Annotated
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -21,8 +20,10 @@ def register(server: MCPServer, settings: Settings) -> None:
     Limit = Annotated[int, Field(description=f"Most results, 1..{settings.max_search_results}.")]
     Threshold = Annotated[
         float,
-        Field(description="Minimum similarity 0..1 (calibrated per model). 0.7 = clearly related; "
-        "lower it (0.5) for broader results, 0.0 returns the nearest regardless."),
+        Field(
+            description="Minimum similarity 0..1 (calibrated per model). 0.7 = clearly related; "
+            "lower it (0.5) for broader results, 0.0 returns the nearest regardless."
+        ),
     ]
     Agent = Annotated[str | None, Field(description=f"Only this agent ({agents}).")]
     Since = Annotated[str | None, Field(description="Only from this ISO-8601 time on.")]

@@ -1,6 +1,6 @@
 """Session tools: start, end, read, list and summarise sessions."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
@@ -16,13 +16,14 @@ from archon_mcp.schemas import (
     SessionOut,
     SessionPage,
 )
-from archon_mcp.tools._runtime import JsonObject, OptionalJsonObject, app_of, run_tool
+from archon_mcp.tools._runtime import OptionalJsonObject, app_of, run_tool
 
 READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
 WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False)
 
 SessionId = Annotated[str, Field(description="UUID of the session, as returned by archon_create_session.")]
 ProjectId = Annotated[str | None, Field(description="Optional project UUID to link or filter by.")]
+
 
 def register(server: MCPServer, settings: Settings) -> None:
     agents = ", ".join(settings.agents)
@@ -63,9 +64,7 @@ def register(server: MCPServer, settings: Settings) -> None:
     async def archon_get_session(
         ctx: Context,
         session_id: SessionId,
-        event_limit: Annotated[
-            int, Field(description=f"Most events to return, 1..{settings.max_event_limit}.")
-        ] = 100,
+        event_limit: Annotated[int, Field(description=f"Most events to return, 1..{settings.max_event_limit}.")] = 100,
         event_offset: Annotated[int, Field(description="Skip this many events (oldest first).")] = 0,
     ) -> SessionDetail:
         """Get one session with its events in time order (oldest first). `event_count` is the total;
@@ -78,7 +77,8 @@ def register(server: MCPServer, settings: Settings) -> None:
         agent: OptionalAgent = None,
         project_id: ProjectId = None,
         since: Annotated[
-            str | None, Field(description="Only sessions started at or after this ISO-8601 time, e.g. 2026-01-31T00:00:00Z.")
+            str | None,
+            Field(description="Only sessions started at or after this ISO-8601 time, e.g. 2026-01-31T00:00:00Z."),
         ] = None,
         limit: Limit = 20,
         offset: Offset = 0,
