@@ -1,4 +1,4 @@
-"""Command line: `archon-mcp serve`, `archon-mcp db upgrade`, `archon-mcp reembed`, `archon-mcp stats`."""
+"""Command line: `archon-mcp serve`, `db upgrade`, `reembed`, `stats`."""
 
 from __future__ import annotations
 
@@ -148,6 +148,69 @@ def db_current() -> None:
             await database.close()
 
     _run(_current())
+
+
+@app.command()
+def reembed(
+    everything: Annotated[
+        bool, typer.Option("--all", help="Re-embed every row, not only pending ones (same model).")
+    ] = False,
+) -> None:
+    """Embed with the configured model: after a model change everything is re-embedded (the
+    vector size is changed if needed); otherwise pending rows (or all with --all).
+    Safe to interrupt: run it again to resume."""
+    settings = _settings()
+
+    async def _reembed() -> None:
+        from archon_mcp.db import Database
+        from archon_mcp.embeddings import create_embedder
+        from archon_mcp.services.embedding_worker import EmbeddingWorker
+        from archon_mcp.services.maintenance import embed_until_done, prepare_reembed
+
+        database = Database(settings)
+        await database.start(check_embedding=False)
+        embedder = create_embedder(settings)
+        try:
+            typer.echo(await prepare_reembed(database, settings, everything=everything), err=True)
+            await embedder.warmup()
+            worker = EmbeddingWorker(database, embedder, settings)
+            with typer.progressbar(length=0, label="embedding", file=sys.stderr) as bar:
+
+                def progress(done: int, remaining: int) -> None:
+                    bar.length = done + remaining
+                    bar.update(done - bar.pos)
+
+                done, remaining = await embed_until_done(database, worker, progress)
+            typer.echo(f"embedded {done} rows; {remaining} still pending", err=True)
+            if remaining:
+                typer.echo(f"last error: {worker.last_error}; run `archon-mcp reembed` again later", err=True)
+                raise typer.Exit(1)
+        finally:
+            await embedder.aclose()
+            await database.close()
+
+    _run(_reembed())
+
+
+@app.command()
+def stats() -> None:
+    """Print counts of sessions and events and the embedding backlog, as JSON."""
+    settings = _settings()
+
+    async def _stats() -> None:
+        from archon_mcp.db import Database
+        from archon_mcp.embeddings import create_embedder
+        from archon_mcp.services.maintenance import store_stats
+
+        database = Database(settings)
+        await database.start(migrate=False, check_embedding=False)
+        try:
+            result = await store_stats(database, create_embedder(settings))
+            typer.echo(result.model_dump_json(indent=2))
+        finally:
+            await database.close()
+
+    _run(_stats())
 
 
 def main() -> None:

@@ -123,3 +123,20 @@ class EventSearchResults(BaseModel):
     threshold: float
     results: list[EventHit] = Field(description="Best match first.")
     pending_embeddings: int = Field(description="Events stored but not yet embedded.")
+
+
+class StoreStats(BaseModel):
+    """Counts and the embedding state of the store."""
+
+    sessions: int
+    active_sessions: int
+    events: int
+    pending_sessions: int = Field(description="Sessions stored but not yet embedded.")
+    pending_events: int = Field(description="Events stored but not yet embedded.")
+    failing_embeddings: int = Field(description="Pending rows whose embedding failed at least once (being retried).")
+    last_embedding_error: str | None = None
+    embedding_provider: str
+    embedding_model: str
+    embedding_dimensions: int
+    stored_embedding_model: str | None = Field(description="The model the database was embedded with.")
+    stored_embedding_dimensions: int | None = None

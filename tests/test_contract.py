@@ -33,6 +33,7 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
     "archon_get_recent_sessions": (["agent"], ["agent", "days", "limit"]),
     "archon_update_session_summary": (["session_id", "summary"], ["session_id", "summary", "metadata"]),
     "archon_get_active_sessions": ([], ["agent", "project_id", "limit", "offset"]),
+    "archon_get_stats": ([], []),
 }
 
 DEFAULTS = {

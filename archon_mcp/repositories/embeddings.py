@@ -107,3 +107,61 @@ async def pending_counts(db: AsyncSession) -> dict[str, int]:
     sessions = await db.scalar(select(func.count()).where(AgentSession.needs_embedding.is_(True)))
     events = await db.scalar(select(func.count()).where(SessionEvent.needs_embedding.is_(True)))
     return {"sessions": int(sessions or 0), "events": int(events or 0)}
+
+
+async def retype_vectors(db: AsyncSession, dimensions: int) -> None:
+    """Change the vector size of both tables; all stored vectors are dropped (Postgres rebuilds the
+    HNSW indexes on the now-empty columns)."""
+    for table in ("archon_sessions", "archon_session_events"):
+        await db.execute(
+            text(f"ALTER TABLE {table} ALTER COLUMN embedding TYPE vector({int(dimensions)}) USING NULL::vector")
+        )
+
+
+async def mark_all_pending(db: AsyncSession) -> None:
+    for model in (AgentSession, SessionEvent):
+        table = model.__table__
+        await db.execute(
+            update(table).values(
+                needs_embedding=True, embedding_attempts=0, embedding_next_attempt_at=None, embedding_error=None
+            )
+        )
+
+
+async def release_leases(db: AsyncSession) -> None:
+    """Make every pending row due now (after an interrupted run, leases may still be held)."""
+    for model in (AgentSession, SessionEvent):
+        table = model.__table__
+        await db.execute(update(table).where(table.c.needs_embedding.is_(True)).values(embedding_next_attempt_at=None))
+
+
+async def record_model(db: AsyncSession, provider: str, model_name: str, dimensions: int) -> None:
+    await db.execute(
+        text(
+            "UPDATE archon_embedding_config SET provider = :p, model = :m, dimensions = :d, updated_at = now() "
+            "WHERE id = 1"
+        ),
+        {"p": provider, "m": model_name, "d": dimensions},
+    )
+
+
+async def stats(db: AsyncSession) -> dict[str, Any]:
+    row = (
+        await db.execute(
+            text(
+                """
+                SELECT
+                  (SELECT count(*) FROM archon_sessions) AS sessions,
+                  (SELECT count(*) FROM archon_sessions WHERE ended_at IS NULL) AS active_sessions,
+                  (SELECT count(*) FROM archon_session_events) AS events,
+                  (SELECT count(*) FROM archon_sessions WHERE needs_embedding) AS pending_sessions,
+                  (SELECT count(*) FROM archon_session_events WHERE needs_embedding) AS pending_events,
+                  (SELECT count(*) FROM archon_sessions WHERE needs_embedding AND embedding_attempts > 0)
+                    + (SELECT count(*) FROM archon_session_events WHERE needs_embedding AND embedding_attempts > 0)
+                    AS failing,
+                  (SELECT max(embedding_error) FROM archon_session_events WHERE needs_embedding) AS last_event_error
+                """
+            )
+        )
+    ).one()
+    return dict(row._mapping)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mcp.server.mcpserver import MCPServer
 
 from archon_mcp.config import Settings
-from archon_mcp.tools import events, search, sessions
+from archon_mcp.tools import admin, events, search, sessions
 
 TOOL_NAMES = (
     "archon_create_session",
@@ -20,6 +20,7 @@ TOOL_NAMES = (
     "archon_get_recent_sessions",
     "archon_update_session_summary",
     "archon_get_active_sessions",
+    "archon_get_stats",
 )
 
 
@@ -27,3 +28,4 @@ def register_tools(server: MCPServer, settings: Settings) -> None:
     sessions.register(server, settings)
     events.register(server, settings)
     search.register(server, settings)
+    admin.register(server, settings)
