@@ -84,9 +84,24 @@ def serve(
     ] = Transport.stdio,
     host: Annotated[str | None, typer.Option(help="Address to bind for sse/http. [default: 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="Port for sse/http. [default: 8765]")] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Allow a non-loopback --host without ARCHON_AUTH_TOKEN (no auth).")
+    ] = False,
 ) -> None:
-    """Run the MCP server (applies pending migrations first)."""
+    """Run the MCP server (applies pending migrations first). sse/http also serve the REST API
+    (/api) and the session browser (/)."""
     settings = _settings(host=host, port=port)
+    if transport is not Transport.stdio:
+        from archon_mcp.api import exposure_problem
+
+        try:
+            problem = exposure_problem(settings, insecure=insecure)
+        except ValueError as exc:
+            typer.echo(f"archon-mcp: invalid configuration: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        if problem:
+            typer.echo(f"archon-mcp: {problem}", err=True)
+            raise typer.Exit(2)
 
     async def _serve() -> None:
         from archon_mcp.app import open_app
@@ -96,10 +111,10 @@ def serve(
             server = build_server(settings, application)
             if transport is Transport.stdio:
                 await server.run_stdio_async()
-            elif transport is Transport.sse:
-                await server.run_sse_async(host=settings.host, port=settings.port)
             else:
-                await server.run_streamable_http_async(host=settings.host, port=settings.port)
+                from archon_mcp.http_app import serve_http
+
+                await serve_http(settings, application, server, transport=transport.value)
 
     _run(_serve())
 

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 EmbeddingProvider = Literal["local", "openai"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+SummaryMethod = Literal["sampling", "openai", "extractive"]
 
 DEFAULT_AGENTS = ("claude", "gemini", "gpt", "user")
 COMMON_EVENT_TYPES = (
@@ -81,6 +82,43 @@ class Settings(BaseSettings):
         description="OpenAI-compatible endpoint (Ollama, vLLM, ...).",
     )
 
+    # --- summaries and resume context -------------------------------------------------------
+    summarizer_order: Annotated[tuple[SummaryMethod, ...], NoDecode] = Field(
+        default=("sampling", "openai", "extractive"),
+        description="Summary methods to try in order: sampling (the client's model), openai (a chat model), "
+        "extractive (offline, always works; tried last even when not listed).",
+    )
+    summarizer_model: str | None = Field(
+        default=None, description="OpenAI-compatible chat model for summaries; unset: the openai method is skipped."
+    )
+    summarizer_base_url: str | None = Field(
+        default=None, description="Chat endpoint for summaries; default: ARCHON_OPENAI_BASE_URL / OPENAI_BASE_URL."
+    )
+    summarizer_api_key: SecretStr | None = Field(
+        default=None, description="Key for the chat endpoint; default: ARCHON_OPENAI_API_KEY / OPENAI_API_KEY."
+    )
+    summarizer_timeout: float = Field(default=60.0, gt=0, description="Seconds per summary model request.")
+    summarizer_max_tokens: int = Field(default=1024, ge=64, le=32_000, description="Answer budget per model call.")
+    summarizer_max_events: int = Field(
+        default=1000, ge=10, le=100_000, description="Most events read to summarize one session (first and last half)."
+    )
+    summarizer_chunk_chars: int = Field(
+        default=12_000, ge=500, le=1_000_000, description="Event text per model call (map step of map-reduce)."
+    )
+    summarizer_max_chunks: int = Field(
+        default=4, ge=1, le=16, description="Most map calls per summary; longer sessions keep evenly spaced chunks."
+    )
+    summarize_on_end: bool = Field(
+        default=False,
+        description="Summarize in the background when archon_end_session gets no summary (openai, then extractive).",
+    )
+    resume_recent_sessions: int = Field(
+        default=10, ge=1, le=200, description="How many recent sessions archon_resume_context scans."
+    )
+    resume_related_threshold: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Similarity for an earlier session to count as related."
+    )
+
     # --- limits ----------------------------------------------------------------------------
     max_page_size: int = Field(default=100, ge=1, le=10_000, description="Largest `limit` a list accepts.")
     max_event_limit: int = Field(default=500, ge=1, le=100_000, description="Largest `event_limit`.")
@@ -96,6 +134,17 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=1, le=65535)
     log_level: LogLevel = "INFO"
+    auth_token: SecretStr | None = Field(
+        default=None, description="Bearer token required on /mcp, /sse, /messages and /api (sse/http)."
+    )
+    auth_token_file: Path | None = Field(
+        default=None, description="File holding the bearer token (first line); used when auth_token is unset."
+    )
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Extra Host header values accepted over HTTP (DNS-rebinding protection), comma-separated, "
+        "e.g. memory.example.com or 10.0.0.5:8765. The bound address and localhost are always accepted.",
+    )
 
     @field_validator("agents", mode="before")
     @classmethod
@@ -108,6 +157,38 @@ class Settings(BaseSettings):
                 raise ValueError("ARCHON_AGENTS must name at least one agent")
             return names
         return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @property
+    def resolved_auth_token(self) -> str | None:
+        """The bearer token from ARCHON_AUTH_TOKEN, else from ARCHON_AUTH_TOKEN_FILE; None when neither is set."""
+        if self.auth_token is not None and self.auth_token.get_secret_value().strip():
+            return self.auth_token.get_secret_value().strip()
+        if self.auth_token_file is None:
+            return None
+        try:
+            lines = self.auth_token_file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ValueError(f"ARCHON_AUTH_TOKEN_FILE {str(self.auth_token_file)!r} cannot be read: {exc}") from exc
+        token = lines[0].strip() if lines else ""
+        if not token:
+            raise ValueError(f"ARCHON_AUTH_TOKEN_FILE {str(self.auth_token_file)!r} is empty")
+        return token
+
+    @field_validator("summarizer_order", mode="before")
+    @classmethod
+    def _split_order(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip().lower() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple) and not value:
+            raise ValueError("ARCHON_SUMMARIZER_ORDER must name at least one of sampling, openai, extractive")
+        return tuple(value) if isinstance(value, list) else value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -1,0 +1,23 @@
+"""The REST API under /api and the HTTP exposure rules (auth, allowed hosts, the bind rule)."""
+
+from archon_mcp.api._errors import error_response, response_for
+from archon_mcp.api._routes import ENDPOINTS, api_routes
+from archon_mcp.api._security import (
+    BearerAuthMiddleware,
+    HostCheckMiddleware,
+    exposure_problem,
+    is_loopback,
+    transport_security,
+)
+
+__all__ = [
+    "ENDPOINTS",
+    "BearerAuthMiddleware",
+    "HostCheckMiddleware",
+    "api_routes",
+    "error_response",
+    "exposure_problem",
+    "is_loopback",
+    "response_for",
+    "transport_security",
+]

@@ -1,0 +1,96 @@
+"""One HTTP process: the MCP endpoint (streamable HTTP at /mcp, or SSE at /sse + /messages/), the REST API
+under /api, and the session browser at /. Auth and Host checks wrap all of it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Literal
+
+from mcp.server.mcpserver import MCPServer
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from archon_mcp.api import BearerAuthMiddleware, HostCheckMiddleware, api_routes, error_response, transport_security
+from archon_mcp.app import AppContext
+from archon_mcp.config import Settings
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+HttpTransport = Literal["http", "sse"]
+
+
+def build_http_app(
+    settings: Settings, app: AppContext, server: MCPServer[AppContext], *, transport: HttpTransport = "http"
+) -> Starlette:
+    """The ASGI app for `archon-mcp serve --transport http|sse`. Its lifespan runs the MCP session manager."""
+    security = transport_security(settings)
+    if transport == "http":
+        mcp_app = server.streamable_http_app(transport_security=security, host=settings.host)
+    else:
+        mcp_app = server.sse_app(transport_security=security, host=settings.host)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if transport == "http":
+            async with server.session_manager.run():
+                yield
+        else:
+            yield
+
+    async def index(_: Request) -> Response:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def docs(_: Request) -> Response:
+        return FileResponse(STATIC_DIR / "docs.html", headers={"Cache-Control": "no-cache"})
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if request.url.path.startswith("/api/") or request.url.path == "/api":
+            return error_response(exc.status_code, "http_error", exc.detail, headers=exc.headers)
+        return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+
+    routes: list[BaseRoute] = [
+        *mcp_app.routes,
+        Mount("/api", routes=api_routes(app)),
+        Route("/", index, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    middleware = [Middleware(HostCheckMiddleware, security=security)]
+    token = settings.resolved_auth_token
+    if token is not None:
+        middleware.append(Middleware(BearerAuthMiddleware, token=token))
+    return Starlette(
+        routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+    )
+
+
+async def serve_http(
+    settings: Settings, app: AppContext, server: MCPServer[AppContext], *, transport: HttpTransport
+) -> None:
+    """Run the HTTP app with uvicorn until interrupted."""
+    import uvicorn
+
+    http_app = build_http_app(settings, app, server, transport=transport)
+    config = uvicorn.Config(
+        http_app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        lifespan="on",
+        server_header=False,
+    )
+    where = f"http://{'[' + settings.host + ']' if ':' in settings.host else settings.host}:{settings.port}"
+    endpoint = "/mcp" if transport == "http" else "/sse"
+    auth = "bearer token required" if settings.resolved_auth_token else "no auth token"
+    log.warning("serving MCP at %s%s, REST API at %s/api, web UI at %s/ (%s)", where, endpoint, where, where, auth)
+    await uvicorn.Server(config).serve()

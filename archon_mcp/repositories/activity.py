@@ -1,0 +1,127 @@
+"""SQL for the session browser: activity per day per agent, and session pages with event counts.
+Functions take an AsyncSession and never commit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from archon_mcp.models import AgentSession, SessionEvent
+
+SessionStatus = Literal["active", "ended"]
+
+
+def _utc_day(column: Any) -> Any:
+    # Days are UTC days, whatever the database server's time zone is.
+    return func.date(func.timezone("UTC", column))
+
+
+async def sessions_per_day(
+    db: AsyncSession,
+    *,
+    since: datetime,
+    until: datetime,
+    agent: str | None = None,
+    project_id: uuid.UUID | None = None,
+) -> list[tuple[date, str, int]]:
+    """(UTC day, agent, sessions started that day), for sessions started in [since, until)."""
+    day = _utc_day(AgentSession.started_at).label("day")
+    stmt = select(day, AgentSession.agent, func.count(AgentSession.id)).where(
+        AgentSession.started_at >= since, AgentSession.started_at < until
+    )
+    if agent is not None:
+        stmt = stmt.where(AgentSession.agent == agent)
+    if project_id is not None:
+        stmt = stmt.where(AgentSession.project_id == project_id)
+    stmt = stmt.group_by(day, AgentSession.agent).order_by(day, AgentSession.agent)
+    return [(row[0], row[1], int(row[2])) for row in (await db.execute(stmt)).all()]
+
+
+async def events_per_day(
+    db: AsyncSession,
+    *,
+    since: datetime,
+    until: datetime,
+    agent: str | None = None,
+    project_id: uuid.UUID | None = None,
+) -> list[tuple[date, str, int]]:
+    """(UTC day, agent of the event's session, events logged that day), for events in [since, until)."""
+    day = _utc_day(SessionEvent.timestamp).label("day")
+    stmt = (
+        select(day, AgentSession.agent, func.count(SessionEvent.id))
+        .join(AgentSession, AgentSession.id == SessionEvent.session_id)
+        .where(SessionEvent.timestamp >= since, SessionEvent.timestamp < until)
+    )
+    if agent is not None:
+        stmt = stmt.where(AgentSession.agent == agent)
+    if project_id is not None:
+        stmt = stmt.where(AgentSession.project_id == project_id)
+    stmt = stmt.group_by(day, AgentSession.agent).order_by(day, AgentSession.agent)
+    return [(row[0], row[1], int(row[2])) for row in (await db.execute(stmt)).all()]
+
+
+def _browse_filters(
+    stmt: Select[Any],
+    *,
+    agent: str | None,
+    project_id: uuid.UUID | None,
+    since: datetime | None,
+    until: datetime | None,
+    status: SessionStatus | None,
+) -> Select[Any]:
+    if agent is not None:
+        stmt = stmt.where(AgentSession.agent == agent)
+    if project_id is not None:
+        stmt = stmt.where(AgentSession.project_id == project_id)
+    if since is not None:
+        stmt = stmt.where(AgentSession.started_at >= since)
+    if until is not None:
+        stmt = stmt.where(AgentSession.started_at < until)
+    if status == "active":
+        stmt = stmt.where(AgentSession.ended_at.is_(None))
+    elif status == "ended":
+        stmt = stmt.where(AgentSession.ended_at.is_not(None))
+    return stmt
+
+
+async def browse_sessions(
+    db: AsyncSession,
+    *,
+    limit: int,
+    offset: int,
+    agent: str | None = None,
+    project_id: uuid.UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    status: SessionStatus | None = None,
+) -> tuple[list[tuple[AgentSession, int]], int]:
+    """Newest first, each with its event count (counted only for the returned page). Returns (rows, total)."""
+    filters = {"agent": agent, "project_id": project_id, "since": since, "until": until, "status": status}
+    event_count = (
+        select(func.count(SessionEvent.id))
+        .where(SessionEvent.session_id == AgentSession.id)
+        .correlate(AgentSession)
+        .scalar_subquery()
+    )
+    stmt = _browse_filters(select(AgentSession, event_count.label("event_count")), **filters)
+    stmt = stmt.order_by(AgentSession.started_at.desc(), AgentSession.id.desc()).limit(limit).offset(offset)
+    rows = [(row[0], int(row[1])) for row in (await db.execute(stmt)).all()]
+    total = await db.scalar(_browse_filters(select(func.count(AgentSession.id)), **filters))
+    return rows, int(total or 0)
+
+
+async def distinct_projects(db: AsyncSession, *, limit: int) -> list[uuid.UUID]:
+    """Project ids seen in sessions, most recently used first (for the page's project filter)."""
+    last_used = func.max(AgentSession.started_at)
+    stmt = (
+        select(AgentSession.project_id)
+        .where(AgentSession.project_id.is_not(None))
+        .group_by(AgentSession.project_id)
+        .order_by(last_used.desc())
+        .limit(limit)
+    )
+    return [row[0] for row in (await db.execute(stmt)).all()]
