@@ -7,13 +7,16 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from archon_mcp.config import Settings
 from archon_mcp.db import Database
 from archon_mcp.embeddings import Embedder, create_embedder
 from archon_mcp.services.embedding_worker import EmbeddingWorker
+from archon_mcp.services.resume import ResumeService
 from archon_mcp.services.search import SearchService
 from archon_mcp.services.sessions import SessionService
+from archon_mcp.services.summaries import SummaryService
 
 log = logging.getLogger(__name__)
 
@@ -28,28 +31,42 @@ class AppContext:
     worker: EmbeddingWorker
     sessions: SessionService
     search: SearchService
+    summaries: SummaryService
+    resume: ResumeService
 
 
 @contextlib.asynccontextmanager
 async def open_app(
-    settings: Settings, *, embedder: Embedder | None = None, run_worker: bool = True
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    run_worker: bool = True,
+    summarizer_http_client: Any = None,
 ) -> AsyncIterator[AppContext]:
     database = Database(settings)
     await database.start()
     embedder = embedder or create_embedder(settings)
     worker = EmbeddingWorker(database, embedder, settings)
+    sessions = SessionService(database, settings, worker.notify)
+    search = SearchService(database, embedder, worker if run_worker else None, settings)
+    summaries = SummaryService(database, sessions, settings, http_client=summarizer_http_client)
+    if settings.summarize_on_end:
+        sessions.end_session = summaries.summarizing_on_end(sessions.end_session)  # type: ignore[method-assign]
     app = AppContext(
         settings=settings,
         database=database,
         embedder=embedder,
         worker=worker,
-        sessions=SessionService(database, settings, worker.notify),
-        search=SearchService(database, embedder, worker if run_worker else None, settings),
+        sessions=sessions,
+        search=search,
+        summaries=summaries,
+        resume=ResumeService(database, search, settings),
     )
     task = asyncio.create_task(worker.run(), name="archon-embedding-worker") if run_worker else None
     try:
         yield app
     finally:
+        await summaries.aclose()
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -10,6 +10,7 @@ from mcp.server.mcpserver import MCPServer
 from archon_mcp import __version__
 from archon_mcp.app import AppContext, open_app
 from archon_mcp.config import Settings
+from archon_mcp.prompts import register_prompts_and_resources
 from archon_mcp.tools import register_tools
 
 INSTRUCTIONS = """archon-mcp is your short-term memory across work sessions.
@@ -40,4 +41,5 @@ def build_server(settings: Settings, app: AppContext | None = None) -> MCPServer
         log_level=settings.log_level if settings.log_level != "DEBUG" else "DEBUG",
     )
     register_tools(server, settings)
+    register_prompts_and_resources(server, settings)
     return server

@@ -34,6 +34,8 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
     "archon_update_session_summary": (["session_id", "summary"], ["session_id", "summary", "metadata"]),
     "archon_get_active_sessions": ([], ["agent", "project_id", "limit", "offset"]),
     "archon_get_stats": ([], []),
+    "archon_summarize_session": (["session_id"], ["session_id", "methods", "store"]),
+    "archon_resume_context": (["agent"], ["agent", "project_id", "max_tokens"]),
 }
 
 DEFAULTS = {
@@ -44,6 +46,8 @@ DEFAULTS = {
     ("archon_count_sessions", "days"): 30,
     ("archon_get_recent_sessions", "days"): 7,
     ("archon_get_recent_sessions", "limit"): 20,
+    ("archon_summarize_session", "store"): True,
+    ("archon_resume_context", "max_tokens"): 2000,
 }
 
 

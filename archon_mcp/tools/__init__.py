@@ -5,7 +5,7 @@ from __future__ import annotations
 from mcp.server.mcpserver import MCPServer
 
 from archon_mcp.config import Settings
-from archon_mcp.tools import admin, events, search, sessions
+from archon_mcp.tools import admin, events, search, sessions, summaries
 
 TOOL_NAMES = (
     "archon_create_session",
@@ -21,6 +21,8 @@ TOOL_NAMES = (
     "archon_update_session_summary",
     "archon_get_active_sessions",
     "archon_get_stats",
+    "archon_summarize_session",
+    "archon_resume_context",
 )
 
 
@@ -29,3 +31,4 @@ def register_tools(server: MCPServer, settings: Settings) -> None:
     events.register(server, settings)
     search.register(server, settings)
     admin.register(server, settings)
+    summaries.register(server, settings)

@@ -1,0 +1,50 @@
+"""MCP prompt `resume` and resource template `archon://sessions/{session_id}`, for clients that use them."""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp.server.mcpserver.prompts.base import UserMessage
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
+
+from archon_mcp.config import Settings
+from archon_mcp.errors import ArchonError, NotFoundError
+from archon_mcp.services.resume import render_markdown
+from archon_mcp.tools._runtime import app_of
+
+SESSION_URI = "archon://sessions/{session_id}"
+
+
+def register_prompts_and_resources(server: MCPServer, settings: Settings) -> None:
+    agents = ", ".join(settings.agents)
+
+    @server.prompt(
+        name="resume",
+        title="Resume work",
+        description=f"Where you left off: the last session's summary and next steps, open tasks, recent "
+        f"decisions, unresolved errors and related earlier sessions. Arguments: agent ({agents}), "
+        "optional project_id (UUID).",
+    )
+    async def resume(ctx: Context, agent: str, project_id: str | None = None) -> list[UserMessage]:
+        try:
+            context = await app_of(ctx).resume.resume_context(agent, project_id or None)
+        except ArchonError as exc:  # a protocol error carrying our message (a plain one would be hidden)
+            raise MCPError(code=INVALID_PARAMS, message=str(exc)) from exc
+        return [UserMessage(render_markdown(context))]
+
+    @server.resource(
+        SESSION_URI,
+        name="session",
+        title="Archon session",
+        description=f"One session with its events (oldest first, at most {settings.max_event_limit}) as JSON.",
+        mime_type="application/json",
+    )
+    async def session_resource(ctx: Context, session_id: str) -> str:
+        try:
+            detail = await app_of(ctx).sessions.get_session(session_id, settings.max_event_limit, 0)
+        except NotFoundError as exc:
+            raise ResourceNotFoundError(str(exc)) from exc
+        except ArchonError as exc:
+            raise ResourceError(str(exc)) from exc
+        return detail.model_dump_json()
