@@ -46,14 +46,11 @@ def _parameter(param: Param) -> dict[str, Any]:
 def openapi_document(endpoints: tuple[Endpoint, ...]) -> dict[str, Any]:
     from archon_mcp.api._routes import ErrorBody
 
-    models: set[type[BaseModel]] = {ErrorBody}
-    for e in endpoints:
-        models.add(e.response)
-        if e.body is not None:
-            models.add(e.body)
-    ordered = sorted(models, key=lambda m: m.__name__)
+    # Responses are documented as serialized, request bodies as validated: one schema per model name.
+    responses = sorted({ErrorBody, *(e.response for e in endpoints)}, key=lambda m: m.__name__)
+    bodies = sorted({e.body for e in endpoints if e.body is not None}, key=lambda m: m.__name__)
     refs, defs = models_json_schema(
-        [(m, "serialization") for m in ordered] + [(m, "validation") for m in ordered if m is not ErrorBody],
+        [(m, "serialization") for m in responses] + [(m, "validation") for m in bodies],
         ref_template="#/components/schemas/{model}",
     )
 

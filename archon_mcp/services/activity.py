@@ -4,7 +4,8 @@ Everything else the REST API offers goes through SessionService and SearchServic
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+import datetime as dt
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -21,7 +22,7 @@ _STATUSES = ("active", "ended")
 
 
 class ActivityPoint(BaseModel):
-    date: date = Field(description="UTC day, YYYY-MM-DD.")
+    date: dt.date = Field(description="UTC day, YYYY-MM-DD.")
     agent: str
     sessions: int = Field(description="Sessions the agent started that day.")
     events: int = Field(description="Events logged that day in the agent's sessions.")
@@ -39,7 +40,7 @@ class ActivityReport(BaseModel):
     days: int
     since: UtcDatetime = Field(description="Start of the first day (inclusive).")
     until: UtcDatetime = Field(description="End of today (exclusive).")
-    dates: list[date] = Field(description="Every day of the window, oldest first, including days without activity.")
+    dates: list[dt.date] = Field(description="Every day of the window, oldest first, including days without activity.")
     points: list[ActivityPoint] = Field(description="Only (day, agent) pairs with some activity, oldest first.")
     agents: list[AgentTotals] = Field(description="Totals per agent over the window, most active first.")
     total_sessions: int
@@ -74,7 +75,7 @@ class ActivityService:
         async with self._db.session() as db:
             sessions = await activity_repo.sessions_per_day(db, **filters)
             events = await activity_repo.events_per_day(db, **filters)
-        cells: dict[tuple[date, str], list[int]] = {}
+        cells: dict[tuple[dt.date, str], list[int]] = {}
         for day, name, n in sessions:
             cells.setdefault((day, name), [0, 0])[0] = n
         for day, name, n in events:
