@@ -102,27 +102,44 @@ class SessionCount(BaseModel):
     count: int
 
 
-class SessionHit(SessionOut):
-    similarity: float = Field(description="Calibrated cosine similarity, 0..1; higher is closer.")
+MatchSource = Literal["semantic", "keyword", "events"]
 
 
-class EventHit(EventOut):
-    similarity: float = Field(description="Calibrated cosine similarity, 0..1; higher is closer.")
+class _HitScores(BaseModel):
+    similarity: float = Field(
+        description="Calibrated cosine similarity, 0..1 (0.7 = clearly related); 0 if not embedded yet."
+    )
+    score: float = Field(description="Fused rank score 0..1 that orders the results (best first).")
+    matched_by: list[MatchSource] = Field(
+        description="semantic: by meaning; keyword: by words or identifiers; events: through the session's events."
+    )
+
+
+class SessionHit(SessionOut, _HitScores):
+    pass
+
+
+class EventHit(EventOut, _HitScores):
     agent: str = Field(description="Agent of the event's session.")
 
 
-class SessionSearchResults(BaseModel):
+class _SearchResults(BaseModel):
     query: str
+    mode: Literal["hybrid", "semantic", "keyword"]
     threshold: float
+    notice: str | None = Field(default=None, description="Set when results are degraded, e.g. keyword-only.")
+
+
+class SessionSearchResults(_SearchResults):
     results: list[SessionHit] = Field(description="Best match first.")
-    pending_embeddings: int = Field(description="Sessions stored but not yet embedded (not in these results yet).")
+    pending_embeddings: int = Field(
+        description="Sessions stored but not yet embedded (found by keyword, not yet by meaning)."
+    )
 
 
-class EventSearchResults(BaseModel):
-    query: str
-    threshold: float
+class EventSearchResults(_SearchResults):
     results: list[EventHit] = Field(description="Best match first.")
-    pending_embeddings: int = Field(description="Events stored but not yet embedded.")
+    pending_embeddings: int = Field(description="Events stored but not yet embedded (found by keyword meanwhile).")
 
 
 class StoreStats(BaseModel):

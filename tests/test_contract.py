@@ -22,11 +22,11 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
     ),
     "archon_search_sessions": (
         ["query"],
-        ["query", "limit", "threshold", "agent", "project_id", "since", "until", "active_only"],
+        ["query", "limit", "threshold", "agent", "project_id", "since", "until", "active_only", "mode"],
     ),
     "archon_search_events": (
         ["query"],
-        ["query", "limit", "threshold", "session_id", "event_type", "agent", "project_id", "since", "until"],
+        ["query", "limit", "threshold", "session_id", "event_type", "agent", "project_id", "since", "until", "mode"],
     ),
     "archon_get_last_session": (["agent"], ["agent", "event_limit"]),
     "archon_count_sessions": (["agent"], ["agent", "days"]),
@@ -43,6 +43,8 @@ DEFAULTS = {
     ("archon_search_sessions", "limit"): 10,
     ("archon_search_sessions", "threshold"): 0.7,
     ("archon_search_events", "threshold"): 0.7,
+    ("archon_search_sessions", "mode"): "hybrid",
+    ("archon_search_events", "mode"): "hybrid",
     ("archon_count_sessions", "days"): 30,
     ("archon_get_recent_sessions", "days"): 7,
     ("archon_get_recent_sessions", "limit"): 20,

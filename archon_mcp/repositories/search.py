@@ -1,15 +1,54 @@
-"""Vector search SQL (pgvector HNSW, cosine distance)."""
+"""Search SQL: nearest neighbours (pgvector HNSW, cosine) and full-text matches (tsvector, GIN)."""
 
 from __future__ import annotations
 
+import re
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Float, Text, case, cast, func, null, or_, select, text
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from archon_mcp.models import AgentSession, SessionEvent
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    agent: str | None = None
+    project_id: uuid.UUID | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    active_only: bool = False  # sessions
+    session_id: uuid.UUID | None = None  # events
+    event_type: str | None = None  # events
+
+
+@dataclass(frozen=True)
+class Candidate:
+    row: Any  # AgentSession or SessionEvent
+    agent: str
+    cosine: float | None  # None: no vector yet (pending) or none to compute
+    keyword_rank: float = 0.0
+    all_terms: bool = False  # every query term matched (a strong keyword hit)
+
+
+def split_identifiers(query: str) -> str:
+    """The same split the index applies: every run of non-alphanumerics becomes a space."""
+    return re.sub(r"[\W_]+", " ", query).strip()
+
+
+def _any_term(config: str, query: str):
+    """tsquery matching ANY of the query's terms (plainto_tsquery ANDs them)."""
+    return cast(func.replace(cast(func.plainto_tsquery(config, query), Text), "&", "|"), TSQUERY)
+
+
+def _queries(query: str) -> tuple[Any, Any, Any]:
+    split = split_identifiers(query)
+    any_term = _any_term("english", query).op("||")(_any_term("simple", split))
+    return any_term, func.plainto_tsquery("english", query), func.plainto_tsquery("simple", split)
 
 
 async def tune_hnsw(db: AsyncSession, limit: int) -> None:
@@ -20,72 +59,126 @@ async def tune_hnsw(db: AsyncSession, limit: int) -> None:
     await db.execute(text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)"))
 
 
-async def nearest_sessions(
-    db: AsyncSession,
-    vector: list[float],
-    *,
-    model_name: str,
-    max_distance: float,
-    limit: int,
-    agent: str | None = None,
-    project_id: uuid.UUID | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    active_only: bool = False,
-) -> list[tuple[AgentSession, float]]:
-    distance = AgentSession.embedding.cosine_distance(vector)
-    stmt = select(AgentSession, distance.label("distance")).where(
-        AgentSession.embedding.is_not(None), AgentSession.embedding_model == model_name, distance <= max_distance
-    )
-    if agent is not None:
-        stmt = stmt.where(AgentSession.agent == agent)
-    if project_id is not None:
-        stmt = stmt.where(AgentSession.project_id == project_id)
-    if since is not None:
-        stmt = stmt.where(AgentSession.started_at >= since)
-    if until is not None:
-        stmt = stmt.where(AgentSession.started_at < until)
-    if active_only:
+def _session_where(stmt: Any, f: SearchFilters) -> Any:
+    if f.agent is not None:
+        stmt = stmt.where(AgentSession.agent == f.agent)
+    if f.project_id is not None:
+        stmt = stmt.where(AgentSession.project_id == f.project_id)
+    if f.since is not None:
+        stmt = stmt.where(AgentSession.started_at >= f.since)
+    if f.until is not None:
+        stmt = stmt.where(AgentSession.started_at < f.until)
+    if f.active_only:
         stmt = stmt.where(AgentSession.ended_at.is_(None))
-    stmt = stmt.order_by(distance).limit(limit)
-    return [(row[0], float(row[1])) for row in (await db.execute(stmt)).all()]
+    return stmt
 
 
-async def nearest_events(
-    db: AsyncSession,
-    vector: list[float],
-    *,
-    model_name: str,
-    max_distance: float,
-    limit: int,
-    session_id: uuid.UUID | None = None,
-    event_type: str | None = None,
-    agent: str | None = None,
-    project_id: uuid.UUID | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> list[tuple[SessionEvent, str, float]]:
-    distance = SessionEvent.embedding.cosine_distance(vector)
-    stmt: Any = (
-        select(SessionEvent, AgentSession.agent, distance.label("distance"))
-        .join(AgentSession, AgentSession.id == SessionEvent.session_id)
-        .where(
-            SessionEvent.embedding.is_not(None),
-            SessionEvent.embedding_model == model_name,
-            distance <= max_distance,
-        )
+def _event_where(stmt: Any, f: SearchFilters) -> Any:
+    """Event filters; agent/project apply through the parent session. `since`/`until` bound the
+    event's own time, except for `active_only`, which is about the session."""
+    if f.session_id is not None:
+        stmt = stmt.where(SessionEvent.session_id == f.session_id)
+    if f.event_type is not None:
+        stmt = stmt.where(SessionEvent.event_type == f.event_type)
+    if f.agent is not None:
+        stmt = stmt.where(AgentSession.agent == f.agent)
+    if f.project_id is not None:
+        stmt = stmt.where(AgentSession.project_id == f.project_id)
+    if f.since is not None:
+        stmt = stmt.where(SessionEvent.timestamp >= f.since)
+    if f.until is not None:
+        stmt = stmt.where(SessionEvent.timestamp < f.until)
+    if f.active_only:
+        stmt = stmt.where(AgentSession.ended_at.is_(None))
+    return stmt
+
+
+async def semantic_sessions(
+    db: AsyncSession, vector: list[float], *, model_name: str, limit: int, filters: SearchFilters
+) -> list[Candidate]:
+    distance = AgentSession.embedding.cosine_distance(vector)
+    stmt = select(AgentSession, distance).where(
+        AgentSession.embedding.is_not(None), AgentSession.embedding_model == model_name
     )
-    if session_id is not None:
-        stmt = stmt.where(SessionEvent.session_id == session_id)
-    if event_type is not None:
-        stmt = stmt.where(SessionEvent.event_type == event_type)
-    if agent is not None:
-        stmt = stmt.where(AgentSession.agent == agent)
-    if project_id is not None:
-        stmt = stmt.where(AgentSession.project_id == project_id)
-    if since is not None:
-        stmt = stmt.where(SessionEvent.timestamp >= since)
-    if until is not None:
-        stmt = stmt.where(SessionEvent.timestamp < until)
-    stmt = stmt.order_by(distance).limit(limit)
-    return [(row[0], row[1], float(row[2])) for row in (await db.execute(stmt)).all()]
+    stmt = _session_where(stmt, filters).order_by(distance).limit(limit)
+    return [Candidate(row=r[0], agent=r[0].agent, cosine=1.0 - float(r[1])) for r in (await db.execute(stmt)).all()]
+
+
+async def semantic_events(
+    db: AsyncSession, vector: list[float], *, model_name: str, limit: int, filters: SearchFilters
+) -> list[Candidate]:
+    distance = SessionEvent.embedding.cosine_distance(vector)
+    stmt = (
+        select(SessionEvent, AgentSession.agent, distance)
+        .join(AgentSession, AgentSession.id == SessionEvent.session_id)
+        .where(SessionEvent.embedding.is_not(None), SessionEvent.embedding_model == model_name)
+    )
+    stmt = _event_where(stmt, filters).order_by(distance).limit(limit)
+    return [Candidate(row=r[0], agent=r[1], cosine=1.0 - float(r[2])) for r in (await db.execute(stmt)).all()]
+
+
+def _vector_similarity(model: Any, vector: list[float] | None, model_name: str) -> Any:
+    """Cosine similarity of each keyword hit too, so every result reports one (NULL if not embedded)."""
+    if vector is None:
+        return cast(null(), Float)
+    usable = model.embedding.is_not(None) & (model.embedding_model == model_name)
+    return case((usable, 1 - model.embedding.cosine_distance(vector)), else_=cast(null(), Float))
+
+
+async def keyword_sessions(
+    db: AsyncSession, query: str, vector: list[float] | None, *, model_name: str, limit: int, filters: SearchFilters
+) -> list[Candidate]:
+    any_term, all_english, all_simple = _queries(query)
+    tsv = AgentSession.search_tsv
+    all_terms = or_(tsv.op("@@")(all_english), tsv.op("@@")(all_simple))
+    rank = func.ts_rank_cd(tsv, any_term)
+    stmt = select(AgentSession, rank, all_terms, _vector_similarity(AgentSession, vector, model_name)).where(
+        tsv.op("@@")(any_term)
+    )
+    stmt = _session_where(stmt, filters).order_by(all_terms.desc(), rank.desc()).limit(limit)
+    return [
+        Candidate(row=r[0], agent=r[0].agent, keyword_rank=float(r[1]), all_terms=bool(r[2]), cosine=_f(r[3]))
+        for r in (await db.execute(stmt)).all()
+    ]
+
+
+async def keyword_events(
+    db: AsyncSession, query: str, vector: list[float] | None, *, model_name: str, limit: int, filters: SearchFilters
+) -> list[Candidate]:
+    any_term, all_english, all_simple = _queries(query)
+    tsv = SessionEvent.search_tsv
+    all_terms = or_(tsv.op("@@")(all_english), tsv.op("@@")(all_simple))
+    rank = func.ts_rank_cd(tsv, any_term)
+    stmt = (
+        select(SessionEvent, AgentSession.agent, rank, all_terms, _vector_similarity(SessionEvent, vector, model_name))
+        .join(AgentSession, AgentSession.id == SessionEvent.session_id)
+        .where(tsv.op("@@")(any_term))
+    )
+    stmt = _event_where(stmt, filters).order_by(all_terms.desc(), rank.desc()).limit(limit)
+    return [
+        Candidate(row=r[0], agent=r[1], keyword_rank=float(r[2]), all_terms=bool(r[3]), cosine=_f(r[4]))
+        for r in (await db.execute(stmt)).all()
+    ]
+
+
+async def sessions_by_id(db: AsyncSession, ids: list[uuid.UUID], filters: SearchFilters) -> dict[uuid.UUID, Any]:
+    if not ids:
+        return {}
+    stmt = _session_where(select(AgentSession).where(AgentSession.id.in_(ids)), filters)
+    return {row.id: row for row in (await db.scalars(stmt)).all()}
+
+
+async def session_cosines(
+    db: AsyncSession, ids: list[uuid.UUID], vector: list[float], model_name: str
+) -> dict[uuid.UUID, float]:
+    """Own-summary similarity for sessions that came in through their events."""
+    if not ids:
+        return {}
+    stmt = select(AgentSession.id, 1 - AgentSession.embedding.cosine_distance(vector)).where(
+        AgentSession.id.in_(ids), AgentSession.embedding.is_not(None), AgentSession.embedding_model == model_name
+    )
+    return {r[0]: float(r[1]) for r in (await db.execute(stmt)).all()}
+
+
+def _f(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -1,20 +1,71 @@
-"""Semantic search over sessions and events."""
+"""Hybrid search over sessions and events: vector (pgvector) and keyword (full text), fused by
+reciprocal rank fusion (RRF).
+
+- `semantic`: nearest vectors; a result needs `similarity >= threshold`.
+- `keyword`: full-text matches on any query term, rows matching every term first; `threshold`
+  is not applied (a keyword hit is a hit).
+- `hybrid` (default): both candidate lists fused by RRF. A result needs
+  `similarity >= threshold` or a match on every query term, so exact identifiers are found
+  even when the embedding misses them, and weak partial word overlaps are not padding.
+
+Sessions are also found through their events (the best-matching events vote for their session),
+so a session without a summary is still searchable. `similarity` is always the calibrated
+cosine similarity (0 when the row has no vector yet); `score` is the fused rank score that
+orders the results.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from archon_mcp.config import Settings
 from archon_mcp.db import Database
 from archon_mcp.embeddings import Embedder, calibrate
-from archon_mcp.embeddings._calibration import raw_cosine_for
-from archon_mcp.errors import EmbeddingError
+from archon_mcp.errors import EmbeddingError, InvalidInputError
 from archon_mcp.repositories import embeddings as queue
-from archon_mcp.repositories import search as search_repo
+from archon_mcp.repositories import search as repo
+from archon_mcp.repositories.search import Candidate, SearchFilters
 from archon_mcp.schemas import EventHit, EventSearchResults, SessionHit, SessionSearchResults
 from archon_mcp.services import _validation as v
 from archon_mcp.services._convert import event_fields, session_fields
 from archon_mcp.services.embedding_worker import EmbeddingWorker
+
+log = logging.getLogger(__name__)
+
+SearchMode = Literal["hybrid", "semantic", "keyword"]
+MODES: tuple[str, ...] = ("hybrid", "semantic", "keyword")
+RRF_K = 60  # the usual constant: damps the weight of top ranks so that no single list dominates
+
+
+@dataclass
+class _Fused:
+    row: Any
+    agent: str
+    cosine: float | None = None
+    all_terms: bool = False
+    rrf: float = 0.0
+    matched_by: list[str] = field(default_factory=list)
+
+    def absorb(self, candidate: Candidate, rank: int, source: str) -> None:
+        self.rrf += 1.0 / (RRF_K + rank + 1)
+        if candidate.cosine is not None:
+            self.cosine = candidate.cosine if self.cosine is None else max(self.cosine, candidate.cosine)
+        self.all_terms = self.all_terms or candidate.all_terms
+        if source not in self.matched_by:
+            self.matched_by.append(source)
+
+
+def _fuse(lists: Iterable[tuple[str, list[Candidate]]], key: Callable[[Candidate], Any]) -> dict[Any, _Fused]:
+    fused: dict[Any, _Fused] = {}
+    for source, candidates in lists:
+        for rank, candidate in enumerate(candidates):
+            entry = fused.setdefault(key(candidate), _Fused(row=candidate.row, agent=candidate.agent))
+            entry.absorb(candidate, rank, source)
+    return fused
 
 
 class SearchService:
@@ -26,60 +77,74 @@ class SearchService:
         self._worker = worker
         self._settings = settings
 
-    async def _embed_query(self, query: str) -> list[float]:
-        try:
-            return (await self._embedder.embed([query[: self._settings.embedding_max_chars]]))[0]
-        except EmbeddingError as exc:
-            raise EmbeddingError(f"could not embed the search query, semantic search is unavailable: {exc}") from exc
-        except Exception as exc:
-            raise EmbeddingError(f"could not embed the search query: {exc}") from exc
-
-    async def _prepare(self, query: Any, limit: Any, threshold: Any) -> tuple[str, int, float, list[float], float]:
+    # --- shared steps --------------------------------------------------------------------------
+    def _check(self, query: Any, limit: Any, threshold: Any, mode: Any) -> tuple[str, int, float, str]:
         text = v.check_text(query, "query", self._settings.max_query_chars)
         assert text is not None
+        if mode not in MODES:
+            raise InvalidInputError(f"mode {str(mode)[:30]!r} is not one of: hybrid (default), semantic, keyword")
         lim = v.check_int(limit, "limit", 1, self._settings.max_search_results)
-        thr = v.check_threshold(threshold)
-        # Embedding the query first also waits out a cold model load, so the wait below is only
-        # for this server's own just-written rows (read-your-writes), bounded.
-        vector = await self._embed_query(text)
+        return text.strip(), lim, v.check_threshold(threshold), mode
+
+    async def _query_vector(self, text: str, mode: str) -> tuple[list[float] | None, str | None]:
+        """The query's vector, or (in hybrid mode) None and a notice when the provider is down."""
+        if mode == "keyword":
+            return None, None
+        try:
+            vector = (await self._embedder.embed([text[: self._settings.embedding_max_chars]]))[0]
+        except Exception as exc:
+            if mode == "semantic":
+                raise EmbeddingError(
+                    f"could not embed the search query, so semantic search is unavailable: {exc}. "
+                    "Retry later or use mode='keyword'"
+                ) from exc
+            log.warning("query embedding failed, keyword results only: %s", exc)
+            return None, f"semantic search unavailable ({exc}); these are keyword matches only"
+        # Read-your-writes: rows this server just stored are embedded before we look.
         if self._worker is not None and self._settings.search_wait_for_pending > 0:
             await self._worker.wait_idle(self._settings.search_wait_for_pending)
-        max_distance = 1.0 - raw_cosine_for(self._embedder.model, thr)
-        return text, lim, thr, vector, max_distance
+        return vector, None
 
-    async def search_sessions(
-        self,
-        query: Any,
-        limit: Any = 10,
-        threshold: Any = 0.7,
-        agent: Any = None,
-        project_id: Any = None,
-        since: Any = None,
-        until: Any = None,
-        active_only: bool = False,
-    ) -> SessionSearchResults:
-        filters = {
-            "agent": v.check_agent(agent, self._settings) if agent is not None else None,
-            "project_id": v.parse_optional_uuid(project_id, "project_id"),
-            "since": v.parse_datetime(since, "since"),
-            "until": v.parse_datetime(until, "until"),
-            "active_only": bool(active_only),
-        }
-        text, lim, thr, vector, max_distance = await self._prepare(query, limit, threshold)
-        async with self._db.session() as db, db.begin():
-            await search_repo.tune_hnsw(db, lim)
-            rows = await search_repo.nearest_sessions(
-                db, vector, model_name=self._embedder.model, max_distance=max_distance, limit=lim, **filters
+    def _pool(self, limit: int) -> int:
+        return max(limit * 4, 40)
+
+    def _similarity(self, cosine: float | None) -> float:
+        return 0.0 if cosine is None else round(calibrate(self._embedder.model, cosine), 4)
+
+    def _keep(self, entry: _Fused, mode: str, threshold: float) -> bool:
+        if mode == "keyword":
+            return True
+        if self._similarity(entry.cosine) >= threshold:
+            return True
+        return mode == "hybrid" and entry.all_terms
+
+    def _rank(self, fused: dict[Any, _Fused], mode: str, threshold: float, limit: int, lists: int) -> list[_Fused]:
+        kept = [e for e in fused.values() if self._keep(e, mode, threshold)]
+        if mode == "semantic":
+            kept.sort(key=lambda e: (self._similarity(e.cosine), e.rrf), reverse=True)
+        else:
+            kept.sort(key=lambda e: (e.rrf, self._similarity(e.cosine)), reverse=True)
+        best = lists / (RRF_K + 1)  # a row first in every list
+        for e in kept:
+            e.rrf = round(min(1.0, e.rrf / best), 4)
+        return kept[:limit]
+
+    async def _event_lists(
+        self, db, text: str, vector: list[float] | None, mode: str, pool: int, filters: SearchFilters
+    ) -> list[tuple[str, list[Candidate]]]:
+        model = self._embedder.model
+        lists: list[tuple[str, list[Candidate]]] = []
+        if vector is not None:
+            lists.append(
+                ("semantic", await repo.semantic_events(db, vector, model_name=model, limit=pool, filters=filters))
             )
-            pending = (await queue.pending_counts(db))["sessions"]
-        hits = [
-            SessionHit(**session_fields(row), similarity=round(calibrate(self._embedder.model, 1 - d), 4))
-            for row, d in rows
-        ]
-        hits = [h for h in hits if h.similarity >= thr]
-        hits.sort(key=lambda h: h.similarity, reverse=True)
-        return SessionSearchResults(query=text, threshold=thr, results=hits, pending_embeddings=pending)
+        if mode != "semantic":
+            lists.append(
+                ("keyword", await repo.keyword_events(db, text, vector, model_name=model, limit=pool, filters=filters))
+            )
+        return lists
 
+    # --- events --------------------------------------------------------------------------------
     async def search_events(
         self,
         query: Any,
@@ -91,26 +156,133 @@ class SearchService:
         project_id: Any = None,
         since: Any = None,
         until: Any = None,
+        mode: Any = "hybrid",
     ) -> EventSearchResults:
-        filters = {
-            "session_id": v.parse_optional_uuid(session_id, "session_id"),
-            "event_type": v.check_event_type(event_type, self._settings) if event_type is not None else None,
-            "agent": v.check_agent(agent, self._settings) if agent is not None else None,
-            "project_id": v.parse_optional_uuid(project_id, "project_id"),
-            "since": v.parse_datetime(since, "since"),
-            "until": v.parse_datetime(until, "until"),
-        }
-        text, lim, thr, vector, max_distance = await self._prepare(query, limit, threshold)
+        filters = SearchFilters(
+            session_id=v.parse_optional_uuid(session_id, "session_id"),
+            event_type=v.check_event_type(event_type, self._settings) if event_type is not None else None,
+            agent=v.check_agent(agent, self._settings) if agent is not None else None,
+            project_id=v.parse_optional_uuid(project_id, "project_id"),
+            since=v.parse_datetime(since, "since"),
+            until=v.parse_datetime(until, "until"),
+        )
+        text, lim, thr, mode = self._check(query, limit, threshold, mode)
+        vector, notice = await self._query_vector(text, mode)
         async with self._db.session() as db, db.begin():
-            await search_repo.tune_hnsw(db, lim)
-            rows = await search_repo.nearest_events(
-                db, vector, model_name=self._embedder.model, max_distance=max_distance, limit=lim, **filters
-            )
+            await repo.tune_hnsw(db, self._pool(lim))
+            lists = await self._event_lists(db, text, vector, mode, self._pool(lim), filters)
             pending = (await queue.pending_counts(db))["events"]
+        ranked = self._rank(_fuse(lists, key=lambda c: c.row.id), mode, thr, lim, len(lists))
         hits = [
-            EventHit(**event_fields(row), agent=agent_name, similarity=round(calibrate(self._embedder.model, 1 - d), 4))
-            for row, agent_name, d in rows
+            EventHit(
+                **event_fields(e.row),
+                agent=e.agent,
+                similarity=self._similarity(e.cosine),
+                score=e.rrf,
+                matched_by=e.matched_by,
+            )
+            for e in ranked
         ]
-        hits = [h for h in hits if h.similarity >= thr]
-        hits.sort(key=lambda h: h.similarity, reverse=True)
-        return EventSearchResults(query=text, threshold=thr, results=hits, pending_embeddings=pending)
+        return EventSearchResults(
+            query=text, mode=mode, threshold=thr, results=hits, pending_embeddings=pending, notice=notice
+        )
+
+    # --- sessions ------------------------------------------------------------------------------
+    async def search_sessions(
+        self,
+        query: Any,
+        limit: Any = 10,
+        threshold: Any = 0.7,
+        agent: Any = None,
+        project_id: Any = None,
+        since: Any = None,
+        until: Any = None,
+        active_only: Any = False,
+        mode: Any = "hybrid",
+    ) -> SessionSearchResults:
+        filters = SearchFilters(
+            agent=v.check_agent(agent, self._settings) if agent is not None else None,
+            project_id=v.parse_optional_uuid(project_id, "project_id"),
+            since=v.parse_datetime(since, "since"),
+            until=v.parse_datetime(until, "until"),
+            active_only=bool(active_only),
+        )
+        text, lim, thr, mode = self._check(query, limit, threshold, mode)
+        vector, notice = await self._query_vector(text, mode)
+        pool = self._pool(lim)
+        model = self._embedder.model
+        # Events vote for their session; time filters apply to the session's start, not the event.
+        event_filters = SearchFilters(
+            agent=filters.agent, project_id=filters.project_id, active_only=filters.active_only
+        )
+        async with self._db.session() as db, db.begin():
+            await repo.tune_hnsw(db, pool)
+            lists: list[tuple[str, list[Candidate]]] = []
+            if vector is not None:
+                lists.append(
+                    (
+                        "semantic",
+                        await repo.semantic_sessions(db, vector, model_name=model, limit=pool, filters=filters),
+                    )
+                )
+            if mode != "semantic":
+                lists.append(
+                    (
+                        "keyword",
+                        await repo.keyword_sessions(db, text, vector, model_name=model, limit=pool, filters=filters),
+                    )
+                )
+            event_lists = await self._event_lists(db, text, vector, mode, pool, event_filters)
+            via_events = await self._sessions_via_events(db, event_lists, vector, mode, thr, filters)
+            if via_events:
+                lists.append(("events", via_events))
+            pending = (await queue.pending_counts(db))["sessions"]
+        ranked = self._rank(_fuse(lists, key=lambda c: c.row.id), mode, thr, lim, len(lists))
+        hits = [
+            SessionHit(
+                **session_fields(e.row), similarity=self._similarity(e.cosine), score=e.rrf, matched_by=e.matched_by
+            )
+            for e in ranked
+        ]
+        return SessionSearchResults(
+            query=text, mode=mode, threshold=thr, results=hits, pending_embeddings=pending, notice=notice
+        )
+
+    async def _sessions_via_events(
+        self,
+        db,
+        event_lists: list[tuple[str, list[Candidate]]],
+        vector: list[float] | None,
+        mode: str,
+        threshold: float,
+        filters: SearchFilters,
+    ) -> list[Candidate]:
+        """Rank sessions by their best-matching event (only events that would be results themselves)."""
+        fused_events = _fuse(event_lists, key=lambda c: c.row.id)
+        best: dict[uuid.UUID, _Fused] = {}
+        for entry in sorted(fused_events.values(), key=lambda e: e.rrf, reverse=True):
+            if not self._keep(entry, mode, threshold):
+                continue
+            sid = entry.row.session_id
+            if sid not in best:
+                best[sid] = entry
+            elif entry.cosine is not None:
+                best[sid].cosine = max(best[sid].cosine or -1.0, entry.cosine)
+        if not best:
+            return []
+        sessions = await repo.sessions_by_id(db, list(best), filters)
+        own = await repo.session_cosines(db, list(sessions), vector, self._embedder.model) if vector else {}
+        out = []
+        for sid, entry in best.items():
+            if sid not in sessions:
+                continue
+            cosines = [c for c in (entry.cosine, own.get(sid)) if c is not None]
+            out.append(
+                Candidate(
+                    row=sessions[sid],
+                    agent=sessions[sid].agent,
+                    cosine=max(cosines) if cosines else None,
+                    all_terms=entry.all_terms,
+                )
+            )
+        return out

@@ -1,6 +1,6 @@
-"""Search tools: find sessions and events by meaning."""
+"""Search tools: find sessions and events by meaning and keywords (hybrid search)."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
@@ -28,6 +28,13 @@ def register(server: MCPServer, settings: Settings) -> None:
     Agent = Annotated[str | None, Field(description=f"Only this agent ({agents}).")]
     Since = Annotated[str | None, Field(description="Only from this ISO-8601 time on.")]
     Until = Annotated[str | None, Field(description="Only before this ISO-8601 time.")]
+    Mode = Annotated[
+        Literal["hybrid", "semantic", "keyword"],
+        Field(
+            description="hybrid (default): meaning and keywords fused, finds exact identifiers too; "
+            "semantic: meaning only; keyword: words and identifiers only (threshold not applied)."
+        ),
+    ]
 
     @server.tool(annotations=READ_ONLY)
     async def archon_search_sessions(
@@ -40,12 +47,14 @@ def register(server: MCPServer, settings: Settings) -> None:
         since: Since = None,
         until: Until = None,
         active_only: Annotated[bool, Field(description="Only sessions not yet ended.")] = False,
+        mode: Mode = "hybrid",
     ) -> SessionSearchResults:
-        """Find sessions by meaning of their summary and key events, best match first, each with a
-        `similarity`. Sessions without a summary are not found here; use archon_search_events."""
+        """Find sessions by meaning and keywords: their summary, key events and metadata, and their
+        events (so sessions without a summary are found too). Best match first, each with
+        `similarity` (0..1) and `matched_by`. Rows not yet embedded are still found by keyword."""
         search = app_of(ctx).search
         return await run_tool(
-            search.search_sessions(query, limit, threshold, agent, project_id, since, until, active_only)
+            search.search_sessions(query, limit, threshold, agent, project_id, since, until, active_only, mode)
         )
 
     @server.tool(annotations=READ_ONLY)
@@ -60,10 +69,12 @@ def register(server: MCPServer, settings: Settings) -> None:
         project_id: ProjectId = None,
         since: Since = None,
         until: Until = None,
+        mode: Mode = "hybrid",
     ) -> EventSearchResults:
-        """Find events by meaning of their type and data, best match first, each with a
-        `similarity` and its session_id."""
+        """Find events by meaning and keywords of their type and data (exact identifiers such as
+        error names, file names and task ids match too), best match first, each with `similarity`,
+        `matched_by` and its session_id."""
         search = app_of(ctx).search
         return await run_tool(
-            search.search_events(query, limit, threshold, session_id, event_type, agent, project_id, since, until)
+            search.search_events(query, limit, threshold, session_id, event_type, agent, project_id, since, until, mode)
         )
