@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -78,7 +79,9 @@ class ResumeContext(BaseModel):
     open_tasks: list[OpenTask] = Field(description="Created but not completed, across the recent sessions.")
     recent_decisions: list[RecentItem] = Field(description="Newest first.")
     unresolved_errors: list[RecentItem] = Field(description="Newest first.")
-    related_sessions: list[RelatedSession] = Field(description="Most relevant earlier sessions for the project.")
+    related_sessions: list[RelatedSession] = Field(
+        description="Earlier sessions of the project: by meaning first (similarity), then the most recent."
+    )
     sessions_scanned: int
     max_tokens: int
     estimated_tokens: int = Field(description="Size of this answer, estimated as characters / 4.")
@@ -194,8 +197,9 @@ class ResumeService:
     async def _related(
         self, last: AgentSession, agent: str, project: Any, context: ResumeContext
     ) -> list[RelatedSession]:
-        """Earlier sessions closest in meaning to where the last one left off; by recency when the
-        last session gives nothing to compare with, or semantic search is unavailable."""
+        """Earlier sessions closest in meaning to where the last one left off (similarity set), then the
+        most recent other summarised ones (similarity null) to fill the list."""
+        related: list[RelatedSession] = []
         query_parts = [last.summary or ""]
         query_parts += [t.title for t in context.open_tasks[:5]]
         query = " ".join(p for p in query_parts if p).strip()[: self._settings.max_query_chars]
@@ -208,8 +212,7 @@ class ResumeService:
                     agent=None if project else agent,
                     project_id=str(project) if project else None,
                 )
-                hits = [h for h in found.results if h.id != str(last.id) and h.summary][:_MAX_RELATED]
-                return [
+                related = [
                     RelatedSession(
                         id=h.id,
                         agent=h.agent,
@@ -217,24 +220,31 @@ class ResumeService:
                         summary=_clean_item(h.summary or ""),
                         similarity=h.similarity,
                     )
-                    for h in hits
-                ]
+                    for h in found.results
+                    if h.id != str(last.id) and h.summary
+                ][:_MAX_RELATED]
             except ArchonError:
-                pass  # e.g. the embedding model is down: fall back to recency
-        async with self._db.session() as db:
-            rows = await summaries_repo.earlier_sessions(
-                db, project_id=project, agent=agent, exclude=[last.id], limit=_MAX_RELATED
-            )
-        return [
-            RelatedSession(
-                id=str(r.id),
-                agent=r.agent,
-                started_at=_iso(r.started_at) or "",
-                summary=_clean_item(r.summary or ""),
-                similarity=None,
-            )
-            for r in rows
-        ]
+                pass  # e.g. the embedding model is down: recency below still answers
+        if len(related) < _MAX_RELATED:
+            async with self._db.session() as db:
+                rows = await summaries_repo.earlier_sessions(
+                    db,
+                    project_id=project,
+                    agent=agent,
+                    exclude=[last.id, *(uuid.UUID(r.id) for r in related)],
+                    limit=_MAX_RELATED - len(related),
+                )
+            related += [
+                RelatedSession(
+                    id=str(r.id),
+                    agent=r.agent,
+                    started_at=_iso(r.started_at) or "",
+                    summary=_clean_item(r.summary or ""),
+                    similarity=None,
+                )
+                for r in rows
+            ]
+        return related
 
 
 def render_markdown(context: ResumeContext) -> str:

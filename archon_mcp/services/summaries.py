@@ -337,7 +337,8 @@ class SummaryMaterial:
 
 
 def _event_line(event: SessionEvent, max_chars: int) -> str:
-    return f"- {event.timestamp.astimezone(UTC):%Y-%m-%d %H:%M:%S} {event_text(event.event_type, event.event_data, max_chars)}"
+    when = event.timestamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return f"- {when} {event_text(event.event_type, event.event_data, max_chars)}"
 
 
 def chunk_lines(lines: Sequence[str], chunk_chars: int, max_chunks: int) -> tuple[list[list[int]], int]:

@@ -8,11 +8,13 @@ step is a fixed set of resolvers (one per possible chunk) and the reduce step a 
 """
 
 import inspect
+import warnings
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.resolve import Resolve, Sample
+from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import CreateMessageResult, SamplingMessage, TextContent
 from mcp_types.version import is_version_at_least
 from pydantic import Field
@@ -159,13 +161,16 @@ class DirectSampler:
         self.model: str | None = None
 
     async def __call__(self, system: str, user: str) -> str:
-        result = await self._ctx.session.create_message(
-            [SamplingMessage(role="user", content=TextContent(type="text", text=user))],
-            max_tokens=self._max_tokens,
-            system_prompt=system,
-            temperature=0.0,
-            related_request_id=self._ctx.request_id,
-        )
+        with warnings.catch_warnings():
+            # Deprecated from 2026-07-28 on, and used only for the older clients that still need it.
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            result = await self._ctx.session.create_message(
+                [SamplingMessage(role="user", content=TextContent(type="text", text=user))],
+                max_tokens=self._max_tokens,
+                system_prompt=system,
+                temperature=0.0,
+                related_request_id=self._ctx.request_id,
+            )
         self.model = result.model
         return _answer_text(result)
 
