@@ -1,0 +1,19 @@
+"""Run `archon-mcp` from a source tree given in ARCHON_BENCH_SRC (a frozen snapshot), else the checkout.
+
+The checkout is shared with engineers editing it; benchmarking a snapshot keeps a run consistent.
+"""
+
+import os
+import sys
+
+src = os.environ.get("ARCHON_BENCH_SRC")
+if src:
+    # The editable install's import hook would win over sys.path: drop it.
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__ + str(f)]
+    sys.path.insert(0, src)
+
+from archon_mcp.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.argv[0] = "archon-mcp"
+    main()
