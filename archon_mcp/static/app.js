@@ -238,9 +238,10 @@ function pager(page, onOffset) {
 
 // ---- one session ----------------------------------------------------------------------------------
 async function sessionView(id, params) {
-  let offset = params.has("offset") ? Number(params.get("offset")) : 0;
-  let session = await api("/api/sessions/" + encodeURIComponent(id), { event_limit: EVENT_PAGE, event_offset: offset });
-  if (params.get("offset") === "last" || (offset >= session.event_count && session.event_count > 0)) {
+  const wantLatest = params.get("offset") === "last";
+  let offset = wantLatest ? 0 : Math.max(0, Math.floor(Number(params.get("offset")) || 0));
+  let session = await api("/api/sessions/" + encodeURIComponent(id), { event_limit: wantLatest ? 1 : EVENT_PAGE, event_offset: offset });
+  if (wantLatest || (offset >= session.event_count && session.event_count > 0)) {
     offset = Math.max(0, session.event_count - EVENT_PAGE);
     session = await api("/api/sessions/" + encodeURIComponent(id), { event_limit: EVENT_PAGE, event_offset: offset });
   }
@@ -287,7 +288,7 @@ async function sessionView(id, params) {
   const start = session.event_offset;
   const end = start + session.events.length;
   const nav = (o) => go("/session/" + session.id, { offset: o });
-  const eventPager = h("div", { class: "pager", id: "event-pager" },
+  const makePager = (id) => h("div", { class: "pager", id },
     h("button", { class: "secondary", disabled: start === 0, onclick: () => nav(0) }, "« First"),
     h("button", { class: "secondary", disabled: start === 0, onclick: () => nav(Math.max(0, start - EVENT_PAGE)) }, "‹ Earlier"),
     h("span", { class: "info" }, session.event_count ? `events ${(start + 1).toLocaleString()}–${end.toLocaleString()} of ${session.event_count.toLocaleString()}` : "no events"),
@@ -297,8 +298,9 @@ async function sessionView(id, params) {
   const timeline = h("div", { class: "card", id: "events" },
     h("div", { class: "row" }, h("h2", {}, "Timeline"), h("span", { class: "spacer" }),
       h("div", { class: "legend" }, types.map((t) => h("span", {}, h("span", { class: "dot", style: `background:${eventColor(t)}` }), t)))),
+    session.event_count > EVENT_PAGE ? makePager("event-pager-top") : null,
     items.length ? h("div", { class: "timeline" }, items) : h("div", { class: "empty" }, "No events logged."),
-    eventPager,
+    makePager("event-pager"),
   );
   show(header, summary, timeline);
 }
@@ -379,7 +381,7 @@ async function activityView(params) {
 }
 
 function niceMax(n) {
-  if (n <= 5) return Math.max(1, n);
+  if (n <= 4) return 4; // small integer counts: ticks 0..4, never fractions
   const p = Math.pow(10, Math.floor(Math.log10(n)));
   for (const f of [1, 2, 2.5, 5, 10]) if (f * p >= n) return f * p;
   return 10 * p;
