@@ -18,7 +18,14 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from archon_mcp.api import BearerAuthMiddleware, HostCheckMiddleware, api_routes, error_response, transport_security
+from archon_mcp.api import (
+    BearerAuthMiddleware,
+    HostCheckMiddleware,
+    api_routes,
+    error_response,
+    is_loopback,
+    transport_security,
+)
 from archon_mcp.app import AppContext
 from archon_mcp.config import Settings
 
@@ -93,4 +100,6 @@ async def serve_http(
     endpoint = "/mcp" if transport == "http" else "/sse"
     auth = "bearer token required" if settings.resolved_auth_token else "no auth token"
     log.warning("serving MCP at %s%s, REST API at %s/api, web UI at %s/ (%s)", where, endpoint, where, where, auth)
+    if settings.resolved_auth_token is None and not is_loopback(settings.host):
+        log.warning("--insecure: %s is reachable from the network WITHOUT authentication", settings.host)
     await uvicorn.Server(config).serve()
