@@ -1,0 +1,190 @@
+"""Retrieval quality of archon-mcp search: recall@5, recall@10 and MRR for semantic, keyword and hybrid.
+
+Seeds the evaluation set (bench/eval/dataset.json: agent sessions with events and summaries, and
+queries with their relevant sessions or events) into a fresh database through the service
+layer, backdates the rows as the dataset says, waits for the embeddings, then runs every query in
+every mode.
+
+    .venv/bin/python bench/retrieval_eval.py                 # full set, prints a markdown table
+    .venv/bin/python bench/retrieval_eval.py --json out.json
+
+Ranking metrics use threshold=0.0 (pure ranking); the `recall@10 @0.7` column repeats recall@10
+with the default threshold, to show what an agent calling with defaults gets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+DATASET = Path(__file__).resolve().parent / "eval" / "dataset.json"
+MODES = ("semantic", "keyword", "hybrid")
+
+
+def load_dataset(path: Path = DATASET) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+@dataclass
+class Seeded:
+    now: datetime
+    session_ids: dict[str, str] = field(default_factory=dict)  # dataset key -> uuid
+    event_ids: dict[str, str] = field(default_factory=dict)
+    project_ids: dict[str, str] = field(default_factory=dict)
+
+
+async def seed(app: Any, dataset: dict[str, Any]) -> Seeded:
+    """Write every session and event through the services, then backdate them with SQL."""
+    seeded = Seeded(now=datetime.now(UTC), project_ids=dict(dataset["projects"]))
+    times: list[dict[str, Any]] = []
+    for spec in dataset["sessions"]:
+        project = seeded.project_ids.get(spec.get("project_key") or "")
+        session = await app.sessions.create_session(spec["agent"], project, spec.get("metadata") or {})
+        seeded.session_ids[spec["key"]] = session.id
+        started = seeded.now - timedelta(days=spec["days_ago"])
+        for i, event in enumerate(spec["events"]):
+            out = await app.sessions.add_event(session.id, event["event_type"], event["event_data"])
+            seeded.event_ids[event["key"]] = out.id
+            offset = event.get("minutes_offset", i * 5)
+            times.append({"kind": "event", "id": out.id, "at": started + timedelta(minutes=offset)})
+        await app.sessions.end_session(session.id, spec.get("summary"))
+        ended = started + timedelta(minutes=spec.get("duration_minutes", 60))
+        times.append({"kind": "session", "id": session.id, "at": started, "end": ended})
+    async with app.database.engine.begin() as conn:
+        for t in times:
+            if t["kind"] == "session":
+                await conn.execute(
+                    text("UPDATE archon_sessions SET started_at = :a, ended_at = :e WHERE id = :id"),
+                    {"a": t["at"], "e": t["end"], "id": t["id"]},
+                )
+            else:
+                await conn.execute(
+                    text("UPDATE archon_session_events SET timestamp = :a WHERE id = :id"),
+                    {"a": t["at"], "id": t["id"]},
+                )
+    if not await app.worker.wait_idle(600):
+        raise RuntimeError("embeddings did not catch up within 10 minutes")
+    return seeded
+
+
+def _filters(query: dict[str, Any], seeded: Seeded) -> dict[str, Any]:
+    f = query.get("filters") or {}
+    out: dict[str, Any] = {}
+    if "since_days_ago" in f:
+        out["since"] = (seeded.now - timedelta(days=f["since_days_ago"])).isoformat()
+    if "agent" in f:
+        out["agent"] = f["agent"]
+    if "project_key" in f:
+        out["project_id"] = seeded.project_ids[f["project_key"]]
+    return out
+
+
+async def run_query(app: Any, query: dict[str, Any], seeded: Seeded, mode: str, threshold: float) -> list[str]:
+    """Dataset keys of the results, best first."""
+    filters = _filters(query, seeded)
+    if query["target"] == "sessions":
+        result = await app.search.search_sessions(query["text"], 10, threshold, mode=mode, **filters)
+        by_id = {v: k for k, v in seeded.session_ids.items()}
+    else:
+        result = await app.search.search_events(query["text"], 10, threshold, mode=mode, **filters)
+        by_id = {v: k for k, v in seeded.event_ids.items()}
+    return [by_id.get(hit.id, hit.id) for hit in result.results]
+
+
+def score(ranked: list[str], relevant: list[str]) -> dict[str, float]:
+    wanted = set(relevant)
+    rr = next((1.0 / (i + 1) for i, key in enumerate(ranked) if key in wanted), 0.0)
+    return {
+        "recall@5": len(wanted & set(ranked[:5])) / len(wanted),
+        "recall@10": len(wanted & set(ranked[:10])) / len(wanted),
+        "mrr": rr,
+    }
+
+
+async def evaluate(
+    app: Any, dataset: dict[str, Any], seeded: Seeded, queries: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Per (target, mode): mean recall@5, recall@10, MRR at threshold 0, and recall@10 at 0.7."""
+    queries = queries if queries is not None else dataset["queries"]
+    per: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
+    per_kind: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for query in queries:
+        for mode in MODES:
+            ranked = await run_query(app, query, seeded, mode, 0.0)
+            at_default = await run_query(app, query, seeded, mode, 0.7)
+            s = score(ranked, query["relevant"])
+            s["recall@10@0.7"] = score(at_default, query["relevant"])["recall@10"]
+            per[(query["target"], mode)].append(s)
+            per_kind[(query["kind"], mode)].append(s["recall@10"])
+    table = {
+        f"{target}/{mode}": {metric: round(statistics.fmean(x[metric] for x in rows), 3) for metric in rows[0]}
+        | {"queries": len(rows)}
+        for (target, mode), rows in sorted(per.items())
+    }
+    kinds = {f"{kind}/{mode}": round(statistics.fmean(v), 3) for (kind, mode), v in sorted(per_kind.items())}
+    return {"overall": table, "recall@10_by_kind": kinds}
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "| target | mode | queries | recall@5 | recall@10 | MRR | recall@10 @0.7 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, m in report["overall"].items():
+        target, mode = key.split("/")
+        lines.append(
+            f"| {target} | {mode} | {m['queries']} | {m['recall@5']:.3f} | {m['recall@10']:.3f} "
+            f"| {m['mrr']:.3f} | {m['recall@10@0.7']:.3f} |"
+        )
+    lines += ["", "| query kind | semantic | keyword | hybrid |", "|---|---|---|---|"]
+    kinds = sorted({k.split("/")[0] for k in report["recall@10_by_kind"]})
+    for kind in kinds:
+        row = [f"{report['recall@10_by_kind'].get(f'{kind}/{m}', 0):.3f}" for m in MODES]
+        lines.append(f"| {kind} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", type=Path, help="also write the report as JSON here")
+    parser.add_argument("--data-dir", type=Path, help="embedded PostgreSQL folder (default: a new temp dir)")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from archon_mcp.app import open_app
+    from archon_mcp.config import Settings
+
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="archon-eval-"))
+    data_dir.chmod(0o755)
+    settings = Settings(data_dir=data_dir, database_name=f"eval_{int(time.time())}", search_wait_for_pending=0)
+    dataset = load_dataset()
+    async with open_app(settings) as app:
+        started = time.perf_counter()
+        seeded = await seed(app, dataset)
+        print(
+            f"seeded {len(seeded.session_ids)} sessions, {len(seeded.event_ids)} events "
+            f"in {time.perf_counter() - started:.1f}s",
+            file=sys.stderr,
+        )
+        report = await evaluate(app, dataset, seeded)
+    report["model"] = settings.resolved_embedding_model
+    print(markdown(report))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

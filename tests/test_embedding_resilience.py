@@ -1,0 +1,184 @@
+"""No write is lost to an embedding failure: rows are stored, stay pending and findable by keyword,
+and are embedded once the provider recovers. Model changes are detected and `reembed` resumes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from mcp import Client
+
+from archon_mcp.app import open_app
+from archon_mcp.db import Database
+from archon_mcp.embeddings import create_embedder
+from archon_mcp.errors import EmbeddingModelMismatchError
+from archon_mcp.server import build_server
+from archon_mcp.services.embedding_worker import EmbeddingWorker
+from archon_mcp.services.maintenance import embed_until_done, prepare_reembed, store_stats
+from tests.conftest import create_database, make_settings
+from tests.fakes import FakeEmbeddingsServer
+from tests.helpers import call
+
+pytestmark = pytest.mark.anyio
+
+DIMS = 16
+
+
+def openai_settings(url: str, model: str = "fake-embed-small", dims: int = DIMS, **extra):
+    return make_settings(
+        url,
+        embedding_provider="openai",
+        embedding_model=model,
+        embedding_dimensions=dims,
+        openai_base_url="http://fake-openai.test/v1",
+        openai_api_key="sk-test",
+        embedding_retry_max_delay=0.3,
+        search_wait_for_pending=2.0,
+        **extra,
+    )
+
+
+async def _wait_until(predicate, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+async def openai_db(admin_url: str, request) -> str:
+    return await create_database(admin_url, f"archon_fake_{request.node.name[:40].lower()}")
+
+
+@pytest.mark.parametrize("failure", ["error500", "rate_limit", "timeout", "wrong_dimensions"])
+async def test_rows_survive_provider_failure_and_are_embedded_after_recovery(openai_db: str, failure: str) -> None:
+    fake = FakeEmbeddingsServer(DIMS)
+    settings = openai_settings(openai_db)
+    fake.mode = failure
+    embedder = create_embedder(settings, http_client=fake.http_client())
+    async with open_app(settings, embedder=embedder) as app, Client(build_server(settings, app)) as client:
+        session = await call(client, "archon_create_session", agent="claude")
+        events = []
+        for i, text in enumerate(["deploy failed with ERR_CONNECTION_RESET on port 8443", "rollback finished"]):
+            events.append(
+                await call(
+                    client,
+                    "archon_add_event",
+                    session_id=session["id"],
+                    event_type="note",
+                    event_data={"t": text, "i": i},
+                )
+            )
+        assert all(e["embedding_status"] == "pending" for e in events)
+
+        async def failed_once() -> bool:
+            return (await store_stats(app.database, app.embedder, app.worker)).failing_embeddings >= 2
+
+        await _wait_until(failed_once)
+        stats = await call(client, "archon_get_stats")
+        assert stats["pending_events"] == 2 and stats["events"] == 2
+        assert stats["last_embedding_error"]
+
+        # Still findable by keyword meanwhile; hybrid search degrades instead of failing.
+        keyword = await call(client, "archon_search_events", query="ERR_CONNECTION_RESET", mode="keyword")
+        assert [r["id"] for r in keyword["results"]] == [events[0]["id"]]
+        assert keyword["results"][0]["embedding_status"] == "pending"
+        hybrid = await call(client, "archon_search_events", query="ERR_CONNECTION_RESET 8443")
+        assert [r["id"] for r in hybrid["results"]] == [events[0]["id"]]
+        if failure != "wrong_dimensions":
+            assert hybrid["notice"] and "keyword matches only" in hybrid["notice"]
+
+        fake.mode = "ok"
+        app.worker.notify()
+
+        async def all_embedded() -> bool:
+            stats = await store_stats(app.database, app.embedder, app.worker)
+            return stats.pending_events == 0 and stats.pending_sessions == 0
+
+        await _wait_until(all_embedded)
+        detail = await call(client, "archon_get_session", session_id=session["id"])
+        assert [e["embedding_status"] for e in detail["events"]] == ["embedded", "embedded"]
+        semantic = await call(
+            client, "archon_search_events", query="deploy failed connection reset", mode="semantic", threshold=0.3
+        )
+        assert events[0]["id"] in [r["id"] for r in semantic["results"]]
+
+
+async def test_embedding_requests_are_batched(openai_db: str) -> None:
+    fake = FakeEmbeddingsServer(DIMS)
+    settings = openai_settings(openai_db, embedding_batch_size=50)
+    fake.mode = "error500"  # hold the queue while 30 writes arrive
+    embedder = create_embedder(settings, http_client=fake.http_client())
+    async with open_app(settings, embedder=embedder) as app:
+        session = await app.sessions.create_session("claude")
+        await asyncio.gather(
+            *(app.sessions.add_event(session.id, "step", {"i": i, "text": f"step number {i}"}) for i in range(30))
+        )
+        fake.mode = "ok"
+        fake.inputs.clear()
+        async with app.database.session() as db, db.begin():
+            from sqlalchemy import text
+
+            await db.execute(text("UPDATE archon_session_events SET embedding_next_attempt_at = NULL"))
+        app.worker.notify()
+        assert await app.worker.wait_idle(30)
+        event_batches = [batch for batch in fake.inputs if batch and "step" in batch[0]]
+        assert sum(len(b) for b in event_batches) == 30
+        assert len(event_batches) == 1, f"expected one batched request, got {[len(b) for b in event_batches]}"
+
+
+async def test_starting_with_another_model_is_refused_with_the_fix(openai_db: str) -> None:
+    first = openai_settings(openai_db)
+    database = Database(first)
+    await database.start()
+    await database.close()
+    other = openai_settings(openai_db, model="other-model", dims=8)
+    database = Database(other)
+    with pytest.raises(EmbeddingModelMismatchError) as caught:
+        await database.start()
+    await database.close()
+    message = str(caught.value)
+    assert "'fake-embed-small' (16 dimensions)" in message and "'other-model' (8 dimensions)" in message
+    assert "archon-mcp reembed" in message
+
+
+async def test_reembed_switches_model_and_resumes_after_interruption(openai_db: str) -> None:
+    old_fake = FakeEmbeddingsServer(DIMS)
+    old = openai_settings(openai_db)
+    async with open_app(old, embedder=create_embedder(old, http_client=old_fake.http_client())) as app:
+        session = await app.sessions.create_session("gpt")
+        for i in range(6):
+            await app.sessions.add_event(session.id, "note", {"text": f"kubernetes rollout {i}"})
+        await app.sessions.end_session(session.id, "Rolled out the kubernetes deployment")
+        assert await app.worker.wait_idle(30)
+
+    new = openai_settings(openai_db, model="fake-embed-8", dims=8, embedding_batch_size=2)
+    new_fake = FakeEmbeddingsServer(8)
+    database = Database(new)
+    await database.start(check_embedding=False)
+    embedder = create_embedder(new, http_client=new_fake.http_client())
+    try:
+        assert "switched from fake-embed-small (16d) to fake-embed-8 (8d)" in await prepare_reembed(
+            database, new, everything=False
+        )
+        worker = EmbeddingWorker(database, embedder, new)
+        await worker.run_once()  # "interrupted" after one batch of each table
+        partial = await store_stats(database, embedder)
+        assert 0 < partial.pending_events < 6
+
+        # Run it again, as a user would after Ctrl-C: no second switch, the rest is embedded.
+        assert await prepare_reembed(database, new, everything=False) == "embedding pending rows"
+        progress: list[tuple[int, int]] = []
+        done, remaining = await embed_until_done(database, worker, lambda d, r: progress.append((d, r)))
+        assert remaining == 0 and progress[-1][1] == 0
+        final = await store_stats(database, embedder)
+        assert (final.pending_events, final.pending_sessions) == (0, 0)
+        assert (final.stored_embedding_model, final.stored_embedding_dimensions) == ("fake-embed-8", 8)
+        await database.check_embedding_model()  # the server would now start with the new model
+    finally:
+        await embedder.aclose()
+        await database.close()
+    async with open_app(new, embedder=create_embedder(new, http_client=new_fake.http_client())) as app:
+        found = await app.search.search_sessions("kubernetes deployment rolled out", threshold=0.3, mode="semantic")
+        assert [h.id for h in found.results] == [session.id]
