@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import text
 
 DATASET = Path(__file__).resolve().parent / "eval" / "dataset.json"
+sys.path.insert(0, str(DATASET.parent.parent.parent))  # run from a checkout without installing
 MODES = ("semantic", "keyword", "hybrid")
 
 
@@ -163,7 +164,6 @@ async def main() -> None:
     parser.add_argument("--data-dir", type=Path, help="embedded PostgreSQL folder (default: a new temp dir)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from archon_mcp.app import open_app
     from archon_mcp.config import Settings
 
