@@ -6,17 +6,16 @@ import uuid
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy import insert as sql_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from archon_mcp.models import SessionEvent
 
 
 async def insert(db: AsyncSession, **values: Any) -> SessionEvent:
-    row = SessionEvent(**values)
-    db.add(row)
-    await db.flush()
-    await db.refresh(row)
-    return row
+    # One INSERT ... RETURNING brings back the server defaults (id, timestamp): no refresh SELECT.
+    stmt = sql_insert(SessionEvent).values(**values).returning(SessionEvent)
+    return (await db.scalars(stmt)).one()
 
 
 async def count_for_session(db: AsyncSession, session_id: uuid.UUID) -> int:

