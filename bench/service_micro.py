@@ -57,18 +57,40 @@ async def main_async(args: argparse.Namespace) -> dict:
     from archon_mcp.config import Settings
 
     admin = admin_url(args.data_dir)
-    url = await recreate_database(admin, "bench_micro")
-    settings = Settings(database_url=url.replace("postgresql://", "postgresql+asyncpg://"), search_wait_for_pending=0)
+    await recreate_database(admin, "bench_micro")
+    # The embedded path (no ARCHON_DATABASE_URL), as `archon-mcp serve` runs by default.
+    settings = Settings(data_dir=args.data_dir, database_name="bench_micro", search_wait_for_pending=0)
     rng = random.Random(3)
     samples: dict[str, list[float]] = {}
 
+    statements = {"n": 0}
+    round_trips: dict[str, list[int]] = {}
+
     async def timed(name: str, coro):
+        before = statements["n"]
         t0 = time.perf_counter()
         out = await coro
         samples.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
+        round_trips.setdefault(name, []).append(statements["n"] - before)
         return out
 
     async with open_app(settings, embedder=NoModel(), run_worker=False) as app:
+        from sqlalchemy import event
+
+        engine = app.database.engine.sync_engine
+
+        def count(*_: object, **__: object) -> None:
+            statements["n"] += 1
+
+        # Every statement, BEGIN, COMMIT/ROLLBACK and pool ping is one round trip to PostgreSQL.
+        event.listen(engine, "before_cursor_execute", count)
+        for name in ("begin", "commit", "rollback"):
+            event.listen(engine, name, count)
+        event.listen(
+            engine.pool,
+            "checkout",
+            lambda *_: statements.__setitem__("n", statements["n"] + (1 if engine.pool._pre_ping else 0)),
+        )
         svc = app.sessions
         for i in range(args.warmup + args.iterations):
             if i == args.warmup:
@@ -96,7 +118,11 @@ async def main_async(args: argparse.Namespace) -> dict:
         await asyncio.gather(*(push(s) for s in sids))
         rate = n / (time.perf_counter() - t0)
     await recreate_database(admin, "bench_micro")
-    return {"latency_ms": {k: percentiles(v) for k, v in samples.items()}, "add_event_32_in_flight_per_s": rate}
+    return {
+        "latency_ms": {k: percentiles(v) for k, v in samples.items()},
+        "round_trips": {k: max(v) for k, v in round_trips.items()},
+        "add_event_32_in_flight_per_s": rate,
+    }
 
 
 def main() -> None:
@@ -110,9 +136,11 @@ def main() -> None:
     result = asyncio.run(main_async(args))
     src = os.environ.get("ARCHON_BENCH_SRC") or "checkout"
     path = write_results(f"service_micro{args.tag}", {"machine": info, "source": src, "args": vars(args), **result})
-    rows = [[k, v["n"], v["p50"], v["p95"], v["p99"]] for k, v in result["latency_ms"].items()]
+    rows = [
+        [k, v["n"], result["round_trips"][k], v["p50"], v["p95"], v["p99"]] for k, v in result["latency_ms"].items()
+    ]
     print(f"source: {src}\n")
-    print(table(["service call (in-process)", "n", "p50 ms", "p95 ms", "p99 ms"], rows))
+    print(table(["service call (in-process)", "n", "round trips", "p50 ms", "p95 ms", "p99 ms"], rows))
     print(f"\nadd_event, 32 in flight through the pool: {result['add_event_32_in_flight_per_s']:.0f} events/s")
     print(f"\nresults: {path}")
 
