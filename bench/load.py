@@ -100,7 +100,9 @@ async def wait_embedded(client: Client, rec: Recorder, timeout: float) -> tuple[
     return time.perf_counter() - t0, pending
 
 
-async def agent_sessions(client: Client, rec: Recorder, rng: random.Random, n: int, events: int) -> None:
+async def agent_sessions(
+    client: Client, rec: Recorder, rng: random.Random, n: int, events: int, search: bool = True
+) -> None:
     """What an agent does in a working session, in order, one call at a time (latency, no contention)."""
     project = str(uuid.uuid4())
     for i in range(n):
@@ -122,8 +124,9 @@ async def agent_sessions(client: Client, rec: Recorder, rng: random.Random, n: i
         await rec.call(client, "archon_get_recent_sessions", {"agent": agent, "days": 7})
         # Right after writing: includes the read-your-writes wait for this server's pending rows.
         q = rng.choice(workload.QUERIES)
-        await rec.call(client, "archon_search_events", {"query": q, "threshold": 0.5})
-        await rec.call(client, "archon_search_sessions", {"query": q, "threshold": 0.5})
+        if search:
+            await rec.call(client, "archon_search_events", {"query": q, "threshold": 0.5})
+            await rec.call(client, "archon_search_sessions", {"query": q, "threshold": 0.5})
         if i % 2:
             await rec.call(
                 client,
@@ -143,7 +146,9 @@ async def quiet_search(client: Client, rec: Recorder, rng: random.Random, n: int
         await rec.call(client, "archon_search_sessions", {"query": q, "threshold": 0.0}, "search_sessions (idle store)")
 
 
-async def ingest(clients: list[Client], rec: Recorder, total: int, concurrency: int, seconds: float) -> dict:
+async def ingest(
+    clients: list[Client], rec: Recorder, total: int, concurrency: int, seconds: float, wait: bool = True
+) -> dict:
     """Many concurrent add_event calls over every client; then wait for the embeddings to catch up."""
     rng = random.Random(7)
     sids = []
@@ -169,7 +174,7 @@ async def ingest(clients: list[Client], rec: Recorder, total: int, concurrency: 
     await asyncio.gather(*(worker(c, sid) for c, sid in sids))
     elapsed = time.perf_counter() - t0
     n = len(rec.samples["ingest:add_event"])
-    catch_up, left = await wait_embedded(clients[0], Recorder(), 300)
+    catch_up, left = await wait_embedded(clients[0], Recorder(), 300) if wait else (float("nan"), -1)
     return {
         "events": n,
         "in_flight": len(sids),
@@ -205,6 +210,16 @@ async def run_transport(transport: str, args: argparse.Namespace, data_dir: Path
     database = f"bench_load_{transport}"
     await recreate_database(admin, database)
     env = server_env(data_dir, database)
+    if args.embedder_off:
+        # The request path alone: an OpenAI-compatible provider on a closed loopback port, so the
+        # worker fails fast and backs off, and no model competes for the CPU. Searches are skipped.
+        env.update(
+            ARCHON_EMBEDDING_PROVIDER="openai",
+            ARCHON_EMBEDDING_MODEL="bench-no-model",
+            ARCHON_EMBEDDING_DIMENSIONS="384",
+            ARCHON_OPENAI_BASE_URL="http://127.0.0.1:9/v1",
+            ARCHON_OPENAI_API_KEY="unused",
+        )
     rec = Recorder()
     rng = random.Random(42)
     proc = None
@@ -232,20 +247,30 @@ async def run_transport(transport: str, args: argparse.Namespace, data_dir: Path
             await c.__aenter__()
         tools = [t.name for t in (await first.list_tools()).tools]
         pids = [proc.pid] if proc else outermost(child_pids(SERVER_MARK))
+        # The floor under every tool call: tools/list with the client cache bypassed touches no
+        # database and no model (client + SDK + transport + scheduling on this machine).
+        for _ in range(50):
+            t0 = time.perf_counter()
+            await first.list_tools(cache_mode="bypass")
+            rec.samples["tools/list (MCP floor, no DB)"].append((time.perf_counter() - t0) * 1000)
         sampler = RssSampler(pids, data_dir)
         sampler.sample()
         rss_idle = sum(tree_rss_mb(p) for p in pids) / len(pids)
         t0 = time.perf_counter()
-        await rec.call(first, "archon_search_events", {"query": "warm up", "threshold": 0.0}, "first search (cold)")
+        if not args.embedder_off:
+            await rec.call(first, "archon_search_events", {"query": "warm up", "threshold": 0}, "first search (cold)")
         first_search_s = time.perf_counter() - t0
         with sampler:
             log(f"[{transport}] agent sessions x{args.sessions}")
-            await agent_sessions(first, rec, rng, args.sessions, args.events_per_session)
-            log(f"[{transport}] idle-store searches x{args.quiet_searches}")
-            await quiet_search(first, rec, rng, args.quiet_searches)
+            await agent_sessions(first, rec, rng, args.sessions, args.events_per_session, not args.embedder_off)
+            if not args.embedder_off:
+                log(f"[{transport}] idle-store searches x{args.quiet_searches}")
+                await quiet_search(first, rec, rng, args.quiet_searches)
             rss_after_sessions = sum(tree_rss_mb(p) for p in pids) / len(pids)
             log(f"[{transport}] ingest {args.ingest_events} events, {args.clients}x{args.concurrency} in flight")
-            ingest_result = await ingest(clients, rec, args.ingest_events, args.concurrency, args.ingest_seconds)
+            ingest_result = await ingest(
+                clients, rec, args.ingest_events, args.concurrency, args.ingest_seconds, not args.embedder_off
+            )
         sampler.sample()
         rss_end = sum(tree_rss_mb(p) for p in pids) / len(pids)
     finally:
@@ -332,6 +357,9 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=32, help="in-flight add_event calls per client")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     p.add_argument("--tag", default="", help="suffix for the results file (load<tag>.json)")
+    p.add_argument(
+        "--embedder-off", action="store_true", help="no model: time the request path alone (searches skipped)"
+    )
     args = p.parse_args()
     transports = ("stdio", "http") if args.transport == "both" else (args.transport,)
     info = machine()

@@ -199,6 +199,9 @@ class MemoryService(Peer):
             "MCP_MEMORY_BASE_DIR": str(self.work / "base"),
             "MCP_EMBEDDING_MODEL": model,  # the same all-MiniLM-L6-v2 weights archon uses, offline
             "MCP_MEMORY_OFFLINE": "1",
+            # It rejects a memory too similar to a recent one; an agent's log repeats itself, and
+            # archon stores every event, so the same workload needs this off.
+            "MCP_SEMANTIC_DEDUP_ENABLED": "false",
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
         }
