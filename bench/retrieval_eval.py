@@ -116,18 +116,24 @@ def score(ranked: list[str], relevant: list[str]) -> dict[str, float]:
 
 
 async def evaluate(
-    app: Any, dataset: dict[str, Any], seeded: Seeded, queries: list[dict[str, Any]] | None = None
+    app: Any,
+    dataset: dict[str, Any],
+    seeded: Seeded,
+    queries: list[dict[str, Any]] | None = None,
+    modes: tuple[str, ...] = MODES,
 ) -> dict[str, Any]:
-    """Per (target, mode): mean recall@5, recall@10, MRR at threshold 0, and recall@10 at 0.7."""
+    """Per (target, mode): mean recall@5, recall@10, MRR at threshold 0; recall@10 at the default
+    threshold 0.7; and the share of queries that get no result at all at 0.7."""
     queries = queries if queries is not None else dataset["queries"]
     per: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
     per_kind: dict[tuple[str, str], list[float]] = defaultdict(list)
     for query in queries:
-        for mode in MODES:
+        for mode in modes:
             ranked = await run_query(app, query, seeded, mode, 0.0)
             at_default = await run_query(app, query, seeded, mode, 0.7)
             s = score(ranked, query["relevant"])
             s["recall@10@0.7"] = score(at_default, query["relevant"])["recall@10"]
+            s["empty@0.7"] = float(not at_default)
             per[(query["target"], mode)].append(s)
             per_kind[(query["kind"], mode)].append(s["recall@10"])
     table = {
@@ -141,14 +147,14 @@ async def evaluate(
 
 def markdown(report: dict[str, Any]) -> str:
     lines = [
-        "| target | mode | queries | recall@5 | recall@10 | MRR | recall@10 @0.7 |",
-        "|---|---|---|---|---|---|---|",
+        "| target | mode | queries | recall@5 | recall@10 | MRR | recall@10 @0.7 | no result @0.7 |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for key, m in report["overall"].items():
         target, mode = key.split("/")
         lines.append(
             f"| {target} | {mode} | {m['queries']} | {m['recall@5']:.3f} | {m['recall@10']:.3f} "
-            f"| {m['mrr']:.3f} | {m['recall@10@0.7']:.3f} |"
+            f"| {m['mrr']:.3f} | {m['recall@10@0.7']:.3f} | {m['empty@0.7']:.1%} |"
         )
     lines += ["", "| query kind | semantic | keyword | hybrid |", "|---|---|---|---|"]
     kinds = sorted({k.split("/")[0] for k in report["recall@10_by_kind"]})

@@ -1,17 +1,15 @@
-"""Hybrid search over sessions and events: vector (pgvector) and keyword (full text), fused by
-reciprocal rank fusion (RRF).
+"""Hybrid search over sessions and events: vector (pgvector) and keyword (full text), fused.
 
 - `semantic`: nearest vectors; a result needs `similarity >= threshold`.
 - `keyword`: full-text matches on any query term, rows matching every term first; `threshold`
   is not applied (a keyword hit is a hit).
-- `hybrid` (default): both candidate lists fused by RRF. A result needs
+- `hybrid` (default): both candidate lists fused (see ALL_TERMS_BONUS below). A result needs
   `similarity >= threshold` or a match on every query term, so exact identifiers are found
   even when the embedding misses them, and weak partial word overlaps are not padding.
 
 Sessions are also found through their events (the best-matching events vote for their session),
 so a session without a summary is still searchable. `similarity` is always the calibrated
-cosine similarity (0 when the row has no vector yet); `score` is the fused rank score that
-orders the results.
+cosine similarity (0 when the row has no vector yet); `score` (0..1) orders the results.
 """
 
 from __future__ import annotations
@@ -38,7 +36,12 @@ log = logging.getLogger(__name__)
 
 SearchMode = Literal["hybrid", "semantic", "keyword"]
 MODES: tuple[str, ...] = ("hybrid", "semantic", "keyword")
-RRF_K = 60  # the usual constant: damps the weight of top ranks so that no single list dominates
+# Hybrid ordering: score = similarity + ALL_TERMS_BONUS if the row contains every query term
+# + POSITION_BONUS / (1 + its position among keyword matches). Chosen on bench/eval (docs/SEARCH.md):
+# a plain weighted sum lets a strong embedding match lead while exact-term matches move up.
+ALL_TERMS_BONUS = 0.2
+POSITION_BONUS = 0.2
+_HYBRID_MAX = 1.0 + ALL_TERMS_BONUS + POSITION_BONUS
 
 
 @dataclass
@@ -47,14 +50,16 @@ class _Fused:
     agent: str
     cosine: float | None = None
     all_terms: bool = False
-    rrf: float = 0.0
+    keyword_position: int | None = None  # best rank among keyword matches, 0 = first
     matched_by: list[str] = field(default_factory=list)
+    score: float = 0.0
 
     def absorb(self, candidate: Candidate, rank: int, source: str) -> None:
-        self.rrf += 1.0 / (RRF_K + rank + 1)
         if candidate.cosine is not None:
             self.cosine = candidate.cosine if self.cosine is None else max(self.cosine, candidate.cosine)
         self.all_terms = self.all_terms or candidate.all_terms
+        if source == "keyword" and (self.keyword_position is None or rank < self.keyword_position):
+            self.keyword_position = rank
         if source not in self.matched_by:
             self.matched_by.append(source)
 
@@ -118,15 +123,20 @@ class SearchService:
             return True
         return mode == "hybrid" and entry.all_terms
 
-    def _rank(self, fused: dict[Any, _Fused], mode: str, threshold: float, limit: int, lists: int) -> list[_Fused]:
-        kept = [e for e in fused.values() if self._keep(e, mode, threshold)]
+    def _score(self, entry: _Fused, mode: str) -> float:
+        similarity = self._similarity(entry.cosine)
+        position = 0.0 if entry.keyword_position is None else 1.0 / (1 + entry.keyword_position)
         if mode == "semantic":
-            kept.sort(key=lambda e: (self._similarity(e.cosine), e.rrf), reverse=True)
-        else:
-            kept.sort(key=lambda e: (e.rrf, self._similarity(e.cosine)), reverse=True)
-        best = lists / (RRF_K + 1)  # a row first in every list
-        for e in kept:
-            e.rrf = round(min(1.0, e.rrf / best), 4)
+            return similarity
+        if mode == "keyword":
+            return 0.5 * entry.all_terms + 0.5 * position
+        return (similarity + ALL_TERMS_BONUS * entry.all_terms + POSITION_BONUS * position) / _HYBRID_MAX
+
+    def _rank(self, fused: dict[Any, _Fused], mode: str, threshold: float, limit: int) -> list[_Fused]:
+        kept = [e for e in fused.values() if self._keep(e, mode, threshold)]
+        for entry in kept:
+            entry.score = round(self._score(entry, mode), 4)
+        kept.sort(key=lambda e: (e.score, self._similarity(e.cosine)), reverse=True)
         return kept[:limit]
 
     async def _event_lists(
@@ -172,13 +182,13 @@ class SearchService:
             await repo.tune_hnsw(db, self._pool(lim))
             lists = await self._event_lists(db, text, vector, mode, self._pool(lim), filters)
             pending = (await queue.pending_counts(db))["events"]
-        ranked = self._rank(_fuse(lists, key=lambda c: c.row.id), mode, thr, lim, len(lists))
+        ranked = self._rank(_fuse(lists, key=lambda c: c.row.id), mode, thr, lim)
         hits = [
             EventHit(
                 **event_fields(e.row),
                 agent=e.agent,
                 similarity=self._similarity(e.cosine),
-                score=e.rrf,
+                score=e.score,
                 matched_by=e.matched_by,
             )
             for e in ranked
@@ -237,10 +247,10 @@ class SearchService:
             if via_events:
                 lists.append(("events", via_events))
             pending = (await queue.pending_counts(db))["sessions"]
-        ranked = self._rank(_fuse(lists, key=lambda c: c.row.id), mode, thr, lim, len(lists))
+        ranked = self._rank(_fuse(lists, key=lambda c: c.row.id), mode, thr, lim)
         hits = [
             SessionHit(
-                **session_fields(e.row), similarity=self._similarity(e.cosine), score=e.rrf, matched_by=e.matched_by
+                **session_fields(e.row), similarity=self._similarity(e.cosine), score=e.score, matched_by=e.matched_by
             )
             for e in ranked
         ]
@@ -260,7 +270,7 @@ class SearchService:
         """Rank sessions by their best-matching event (only events that would be results themselves)."""
         fused_events = _fuse(event_lists, key=lambda c: c.row.id)
         best: dict[uuid.UUID, _Fused] = {}
-        for entry in sorted(fused_events.values(), key=lambda e: e.rrf, reverse=True):
+        for entry in sorted(fused_events.values(), key=lambda e: self._score(e, mode), reverse=True):
             if not self._keep(entry, mode, threshold):
                 continue
             sid = entry.row.session_id

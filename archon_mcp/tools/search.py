@@ -1,9 +1,9 @@
 """Search tools: find sessions and events by meaning and keywords (hybrid search)."""
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from mcp.server.mcpserver import Context, MCPServer
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
 from archon_mcp.config import Settings
 from archon_mcp.schemas import EventSearchResults, SessionSearchResults
@@ -28,8 +28,10 @@ def register(server: MCPServer, settings: Settings) -> None:
     Agent = Annotated[str | None, Field(description=f"Only this agent ({agents}).")]
     Since = Annotated[str | None, Field(description="Only from this ISO-8601 time on.")]
     Until = Annotated[str | None, Field(description="Only before this ISO-8601 time.")]
+    # Advertised as an enum; checked by the service so a wrong value gets a plain message.
     Mode = Annotated[
-        Literal["hybrid", "semantic", "keyword"],
+        str,
+        WithJsonSchema({"type": "string", "enum": ["hybrid", "semantic", "keyword"]}),
         Field(
             description="hybrid (default): meaning and keywords fused, finds exact identifiers too; "
             "semantic: meaning only; keyword: words and identifiers only (threshold not applied)."
