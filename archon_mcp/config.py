@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for a connection.")
     db_statement_timeout_ms: int = Field(default=30_000, ge=0, description="Per-statement timeout; 0 = none.")
     migrate_on_start: bool = Field(default=True, description="Apply pending migrations when serving.")
+    db_synchronous_commit: bool = Field(
+        default=True, description="false: faster writes, but a crash may lose the last ~0.6 s of them."
+    )
 
     # --- domain ----------------------------------------------------------------------------
     agents: Annotated[tuple[str, ...], NoDecode] = Field(

@@ -133,10 +133,10 @@ class Database:
         # jit: short OLTP queries never win from it, and a plan that crosses its cost threshold
         # (counts over a large table) pays tens of ms of compile time per call.
         server_settings = {"application_name": "archon-mcp", "jit": "off"}
-        if self.embedded:
-            # Our own single-user server: a commit returns before the WAL flush (~10 ms per fsync
-            # on a busy disk; the write tools' biggest cost). A PostgreSQL or OS crash can lose the
-            # last ~0.6 s of commits, never corrupts. External databases keep their own setting.
+        if not settings.db_synchronous_commit:
+            # Opt-in: a commit returns before the WAL flush (~10 ms per fsync on a busy disk, the
+            # write tools' biggest cost), but a PostgreSQL or OS crash can then lose the last
+            # ~0.6 s of acknowledged writes. Off by default: an accepted write must survive.
             server_settings["synchronous_commit"] = "off"
         if settings.db_statement_timeout_ms:
             server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
