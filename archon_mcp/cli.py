@@ -228,6 +228,104 @@ def stats() -> None:
     _run(_stats())
 
 
+@app.command("export")
+def export_command(
+    agent: Annotated[str | None, typer.Option(help="Only this agent's sessions.")] = None,
+    project: Annotated[str | None, typer.Option(help="Only sessions of this project id (UUID).")] = None,
+    since: Annotated[str | None, typer.Option(help="Only sessions started at or after this ISO-8601 time.")] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write to this file (mode 600) instead of stdout.")
+    ] = None,
+) -> None:
+    """Write sessions and their events as JSON Lines (a backup; vectors are not included)."""
+    settings = _settings()
+
+    async def _export() -> None:
+        import os
+
+        from archon_mcp.db import Database
+        from archon_mcp.services.transfer import export_jsonl
+
+        database = Database(settings)
+        await database.start(check_embedding=False)
+        try:
+            filters = {"agent": agent, "project_id": project, "since": since}
+            if output is None:
+                result = await export_jsonl(database, settings, sys.stdout.buffer, **filters)
+                sys.stdout.buffer.flush()
+            else:
+                # Written beside the target and renamed at the end: a failed export never leaves half a backup.
+                partial = output + ".partial"
+                with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
+                    result = await export_jsonl(database, settings, out, **filters)
+                os.replace(partial, output)
+            typer.echo(f"exported {result.sessions} sessions and {result.events} events", err=True)
+        finally:
+            await database.close()
+
+    _run(_export())
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[str, typer.Argument(help="A file written by `archon-mcp export`, or - for stdin.")],
+) -> None:
+    """Import an export: ids are kept, ids already stored are skipped (safe to run twice), every line is
+    checked like a tool call. Exits 1 if any line was rejected (the good ones are still imported)."""
+    settings = _settings()
+    try:
+        source = sys.stdin.buffer if file == "-" else open(file, "rb")  # closed after the import
+    except OSError as exc:
+        typer.echo(f"archon-mcp: cannot read {file}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from exc
+
+    async def _import() -> None:
+        from archon_mcp.db import Database
+        from archon_mcp.services.transfer import import_jsonl
+
+        database = Database(settings)
+        await database.start(check_embedding=False)
+        try:
+            report = await import_jsonl(database, settings, source)
+        finally:
+            await database.close()
+            if source is not sys.stdin.buffer:
+                source.close()
+        typer.echo(report.render())
+        if report.sessions_imported or report.events_imported:
+            typer.echo("imported rows are embedded by a running server, or run `archon-mcp reembed`", err=True)
+        if report.rejected_count:
+            raise typer.Exit(1)
+
+    _run(_import())
+
+
+@app.command()
+def purge(
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Delete sessions that ended longer ago than this: 90d, 12h, 2w.")
+    ],
+    agent: Annotated[str | None, typer.Option(help="Only this agent's sessions.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print what would be deleted.")] = False,
+) -> None:
+    """Delete ended sessions (with their events) older than --older-than. Active sessions are kept."""
+    settings = _settings()
+
+    async def _purge() -> None:
+        from archon_mcp.db import Database
+        from archon_mcp.services.transfer import purge as purge_sessions
+
+        database = Database(settings)
+        await database.start(check_embedding=False)
+        try:
+            result = await purge_sessions(database, settings, older_than=older_than, agent=agent, dry_run=dry_run)
+        finally:
+            await database.close()
+        typer.echo(result.render())
+
+    _run(_purge())
+
+
 def main() -> None:
     app()
 
