@@ -365,6 +365,7 @@ def main() -> None:
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     p.add_argument("--keep", action="store_true", help="keep the bench_scale database afterwards")
     p.add_argument("--also-src", default="", help="also time MCP search with the server from this source tree")
+    p.add_argument("--tag", default="", help="suffix for the results file (scale<tag>.json)")
     args = p.parse_args()
     args.sizes = sorted(int(x) for x in args.sizes.split(","))
     args.mcp_sizes = {int(x) for x in args.mcp_sizes.split(",") if x}
@@ -372,7 +373,7 @@ def main() -> None:
     info = machine()
     result = asyncio.run(main_async(args))
     run_args = {**vars(args), "mcp_sizes": sorted(args.mcp_sizes)}
-    path = write_results("scale", {"machine": info, "args": run_args, **result})
+    path = write_results(f"scale{args.tag}", {"machine": info, "args": run_args, **result})
     print(render(result["results"]))
     print(f"\nresults: {path}")
 
