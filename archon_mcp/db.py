@@ -64,8 +64,11 @@ async def _ensure_database(admin_url: str, name: str) -> None:
             if not exists:
                 try:
                     await conn.execute(text(f'CREATE DATABASE "{name}"'))
-                except Exception as exc:  # another process created it a moment ago
-                    if "already exists" not in str(exc):
+                except Exception:
+                    # Another process created it a moment ago: PostgreSQL says "already exists", or,
+                    # when both CREATEs run at once, a unique violation on pg_database. Either way
+                    # the database is there now; anything else is a real error.
+                    if not await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
                         raise
     finally:
         await engine.dispose()

@@ -254,7 +254,7 @@ async def test_concurrent_stdio_servers_lose_and_double_nothing(data_dir: Path, 
                 session_id = shared_id if n % 2 == 0 else mine
                 marker = f"p{index}-e{n}"
                 async with gate:
-                    if await add_event(client, session_id, marker, client=index, n=n):
+                    if await add_event(client, session_id, marker, writer=index, n=n):
                         succeeded[marker] = session_id
 
             await asyncio.gather(*(write(n) for n in range(EVENTS_PER_PROCESS)))
