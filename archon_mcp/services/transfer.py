@@ -123,13 +123,14 @@ async def export_jsonl(
             if not sessions:
                 break
             written = 0  # sessions of this batch already written
-            async for event in repo.stream_events(db, [s.id for s in sessions]):
-                # Events arrive grouped by session in batch order: write the sessions up to this one.
-                while written == 0 or sessions[written - 1].id != event.session_id:
-                    out.write(_line(_session_record(sessions[written])))
-                    written += 1
-                out.write(_line(_event_record(event)))
-                result.events += 1
+            async for events in repo.stream_events(db, [s.id for s in sessions]):
+                for event in events:
+                    # Events arrive grouped by session in batch order: write the sessions up to this one.
+                    while written == 0 or sessions[written - 1].id != event.session_id:
+                        out.write(_line(_session_record(sessions[written])))
+                        written += 1
+                    out.write(_line(_event_record(event)))
+                result.events += len(events)
             for row in sessions[written:]:
                 out.write(_line(_session_record(row)))
             result.sessions += len(sessions)
