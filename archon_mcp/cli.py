@@ -251,8 +251,13 @@ def export_command(
         try:
             filters = {"agent": agent, "project_id": project, "since": since}
             if output is None:
-                result = await export_jsonl(database, settings, sys.stdout.buffer, **filters)
-                sys.stdout.buffer.flush()
+                try:
+                    result = await export_jsonl(database, settings, sys.stdout.buffer, **filters)
+                    sys.stdout.buffer.flush()
+                except BrokenPipeError as exc:  # `archon-mcp export | head`: the reader left early
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                    typer.echo("archon-mcp: export stopped: the output was closed", err=True)
+                    raise typer.Exit(1) from exc
             else:
                 # Written beside the target and renamed at the end: a failed export never leaves half a backup.
                 partial = output + ".partial"
