@@ -334,6 +334,13 @@ async def write_until_killed(
             session_id = (await call(client, "archon_create_session", agent="claude"))["id"]
             session_holder.append(session_id)
             pid = server_pid(name)
+            # Warm up: once the worker is embedding, a kill is likely to catch a leased batch.
+            for n in range(20):
+                marker = f"warm{n}"
+                attempted.add(marker)
+                assert await add_event(client, session_id, marker)
+                succeeded[marker] = session_id
+            await wait_embedded(client, 90)
             killed = asyncio.Event()
             counter = iter(range(100_000))
 
@@ -376,11 +383,13 @@ async def wait_embedded(client: Client, seconds: float) -> dict[str, Any]:
 
 async def test_sigkill_server_mid_stream_keeps_acknowledged_writes(data_dir: Path, admin_url: str) -> None:
     name = fresh_name("archon_rel_kill")
-    env = server_env(data_dir, name)
+    # A batch is leased for embedding_timeout + 10 s: rows the killed server had claimed become
+    # due again 20 s after the kill (the default 30 s timeout would make it 40 s).
+    env = {**server_env(data_dir, name), "ARCHON_EMBEDDING_TIMEOUT": "10"}
     succeeded: dict[str, str] = {}
     attempted: set[str] = set()
-    session_id = await write_until_killed(env, name, 150, succeeded, attempted)
-    assert len(succeeded) >= 150
+    session_id = await write_until_killed(env, name, 300, succeeded, attempted)
+    assert len(succeeded) >= 300
 
     url = database_url(admin_url, name)
     stored = await stored_markers(url)

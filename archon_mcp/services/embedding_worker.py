@@ -19,7 +19,10 @@ from archon_mcp.repositories import embeddings as queue
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 120.0
+# A claimed batch is leased for one embedding request (`embedding_timeout`) plus this margin.
+# The lease is what a crashed server leaves behind: its rows become due again when it runs out,
+# so keep it short. A batch that outlives its lease may be embedded twice, which is harmless.
+LEASE_MARGIN_SECONDS = 10.0
 POLL_SECONDS = 5.0
 
 
@@ -92,7 +95,8 @@ class EmbeddingWorker:
 
     async def _process(self, model) -> int:
         async with self._db.session() as db, db.begin():
-            rows = await queue.claim(db, model, limit=self._settings.embedding_batch_size, lease_seconds=LEASE_SECONDS)
+            lease = self._settings.embedding_timeout + LEASE_MARGIN_SECONDS
+            rows = await queue.claim(db, model, limit=self._settings.embedding_batch_size, lease_seconds=lease)
         if not rows:
             return 0
         texts = [self._text(model, row) for row in rows]
