@@ -66,6 +66,10 @@ class Settings(BaseSettings):
         default=None, ge=1, le=16000, description="Vector size; default per provider/model."
     )
     embedding_batch_size: int = Field(default=64, ge=1, le=2048)
+    embedding_threads: int = Field(default=1, ge=1, le=256, description="CPU threads of the local model.")
+    embedding_batch_delay: float = Field(
+        default=0.05, ge=0, le=5, description="Seconds the worker waits after a write so bursts embed as one batch."
+    )
     embedding_timeout: float = Field(default=30.0, gt=0, description="Seconds per embedding request.")
     embedding_max_chars: int = Field(
         default=2000, ge=100, le=100_000, description="Text longer than this is truncated before embedding."

@@ -29,4 +29,4 @@ def create_embedder(settings: Settings, *, http_client: Any = None) -> Embedder:
         )
     from archon_mcp.embeddings._local import LocalEmbedder
 
-    return LocalEmbedder(model, dimensions)
+    return LocalEmbedder(model, dimensions, threads=settings.embedding_threads)

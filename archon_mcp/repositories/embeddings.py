@@ -22,7 +22,9 @@ class PendingRow:
 
 
 def _due(model: EmbeddedModel):
-    return model.needs_embedding.is_(True) & (
+    # The bare boolean column (not `IS TRUE`) is what lets PostgreSQL use the partial indexes
+    # `... WHERE needs_embedding`; with `IS TRUE` every count scans the whole table.
+    return model.needs_embedding & (
         model.embedding_next_attempt_at.is_(None) | (model.embedding_next_attempt_at <= func.now())
     )
 
@@ -58,7 +60,7 @@ async def store(
     table = model.__table__
     stmt = (
         update(table)
-        .where(table.c.id == bindparam("row_id"), table.c.needs_embedding.is_(True))
+        .where(table.c.id == bindparam("row_id"), table.c.needs_embedding)
         .values(
             embedding=bindparam("vector"),
             embedding_model=model_name,
@@ -104,8 +106,8 @@ async def record_failure(
 
 
 async def pending_counts(db: AsyncSession) -> dict[str, int]:
-    sessions = await db.scalar(select(func.count()).where(AgentSession.needs_embedding.is_(True)))
-    events = await db.scalar(select(func.count()).where(SessionEvent.needs_embedding.is_(True)))
+    sessions = await db.scalar(select(func.count()).where(AgentSession.needs_embedding))
+    events = await db.scalar(select(func.count()).where(SessionEvent.needs_embedding))
     return {"sessions": int(sessions or 0), "events": int(events or 0)}
 
 
@@ -132,7 +134,7 @@ async def release_leases(db: AsyncSession) -> None:
     """Make every pending row due now (after an interrupted run, leases may still be held)."""
     for model in (AgentSession, SessionEvent):
         table = model.__table__
-        await db.execute(update(table).where(table.c.needs_embedding.is_(True)).values(embedding_next_attempt_at=None))
+        await db.execute(update(table).where(table.c.needs_embedding).values(embedding_next_attempt_at=None))
 
 
 async def record_model(db: AsyncSession, provider: str, model_name: str, dimensions: int) -> None:

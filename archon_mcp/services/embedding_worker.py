@@ -76,6 +76,8 @@ class EmbeddingWorker:
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                # Let a burst of writes land so they are embedded as one batch, not one by one.
+                await asyncio.sleep(self._settings.embedding_batch_delay)
             except TimeoutError:
                 pass
 
