@@ -141,8 +141,12 @@ class Database:
             # write tools' biggest cost), but a PostgreSQL or OS crash can then lose the last
             # ~0.6 s of acknowledged writes. Off by default: an accepted write must survive.
             server_settings["synchronous_commit"] = "off"
+        connect_args: dict[str, object] = {"timeout": settings.db_connect_timeout, "server_settings": server_settings}
         if settings.db_statement_timeout_ms:
             server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
+            # statement_timeout is enforced by the server; a server that hangs (stopped, partitioned)
+            # enforces nothing. Give up on our side a little later, so the call fails instead of hanging.
+            connect_args["command_timeout"] = settings.db_statement_timeout_ms / 1000 + 5
         self._engine = create_async_engine(
             url,
             pool_size=settings.db_pool_size,
@@ -151,7 +155,7 @@ class Database:
             # does not drop idle connections behind our back, remote servers and poolers do.
             pool_pre_ping=not self.embedded,
             pool_timeout=settings.db_connect_timeout,
-            connect_args={"timeout": settings.db_connect_timeout, "server_settings": server_settings},
+            connect_args=connect_args,
         )
         self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)
         try:

@@ -9,6 +9,7 @@ dir of their own, never on the session's shared one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -452,8 +453,20 @@ async def test_sigkill_embedded_postgres_then_next_start_recovers(private_data_d
 # --- outages -------------------------------------------------------------------------------------
 
 
+def postgres_processes(data_dir: Path) -> list[psutil.Process]:
+    pid = postmaster_pid(data_dir)
+    assert pid is not None
+    postmaster = psutil.Process(pid)
+    return [postmaster, *postmaster.children()]
+
+
 async def test_database_outage_fails_fast_then_recovers_without_restart(private_data_dir: Path) -> None:
-    env = server_env(private_data_dir, "archon")
+    # Short database timeouts so that the hung-server phase below stays quick.
+    env = {
+        **server_env(private_data_dir, "archon"),
+        "ARCHON_DB_STATEMENT_TIMEOUT_MS": "3000",
+        "ARCHON_DB_CONNECT_TIMEOUT": "3",
+    }
     proc, url = start_http_server(env)
     try:
         async with Client(url) as client:
@@ -494,6 +507,31 @@ async def test_database_outage_fails_fast_then_recovers_without_restart(private_
             view = await call(client, "archon_get_session", session_id=session_id)
             markers = [e["event_data"].get("marker") for e in view["events"]]
             assert markers == ["before-outage", "after-outage"]  # the failed writes changed nothing
+
+            # Hung, not gone (SIGSTOP: the socket accepts, nothing answers, the server-side
+            # statement_timeout cannot fire): calls still end with the same tool error.
+            frozen = postgres_processes(private_data_dir)
+            try:
+                for proc_ in frozen:
+                    proc_.suspend()
+                for marker in ("while-hung", "while-hung-2"):
+                    result = await asyncio.wait_for(
+                        client.call_tool(
+                            "archon_add_event",
+                            {"session_id": session_id, "event_type": "task_updated", "event_data": {"marker": marker}},
+                        ),
+                        30,
+                    )
+                    assert result.is_error and "database" in _text(result), _text(result)
+                    assert "Traceback" not in _text(result)
+            finally:
+                for proc_ in frozen:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        proc_.resume()
+            deadline = time.monotonic() + 30
+            while not await add_event(client, session_id, "after-hang"):
+                assert time.monotonic() < deadline, "calls still fail 30 s after the database resumed"
+                await asyncio.sleep(0.5)
         assert proc.poll() is None, "the server died during the outage"
     finally:
         stop_process(proc)
