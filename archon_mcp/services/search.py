@@ -42,6 +42,7 @@ MODES: tuple[str, ...] = ("hybrid", "semantic", "keyword")
 ALL_TERMS_BONUS = 0.2
 POSITION_BONUS = 0.2
 _HYBRID_MAX = 1.0 + ALL_TERMS_BONUS + POSITION_BONUS
+QUERY_CACHE_SIZE = 256
 
 
 @dataclass
@@ -81,6 +82,7 @@ class SearchService:
         self._embedder = embedder
         self._worker = worker
         self._settings = settings
+        self._query_cache: dict[str, list[float]] = {}
 
     # --- shared steps --------------------------------------------------------------------------
     def _check(self, query: Any, limit: Any, threshold: Any, mode: Any) -> tuple[str, int, float, str]:
@@ -96,7 +98,7 @@ class SearchService:
         if mode == "keyword":
             return None, None
         try:
-            vector = (await self._embedder.embed([text[: self._settings.embedding_max_chars]]))[0]
+            vector = await self._cached_vector(text[: self._settings.embedding_max_chars])
         except Exception as exc:
             if mode == "semantic":
                 raise EmbeddingError(
@@ -109,6 +111,16 @@ class SearchService:
         if self._worker is not None and self._settings.search_wait_for_pending > 0:
             await self._worker.wait_idle(self._settings.search_wait_for_pending)
         return vector, None
+
+    async def _cached_vector(self, text: str) -> list[float]:
+        """Agents repeat queries: keep the last few hundred query vectors (20-100 ms each to make)."""
+        vector = self._query_cache.pop(text, None)
+        if vector is None:
+            vector = (await self._embedder.embed([text]))[0]
+        self._query_cache[text] = vector  # most recent last
+        while len(self._query_cache) > QUERY_CACHE_SIZE:
+            self._query_cache.pop(next(iter(self._query_cache)))
+        return vector
 
     def _pool(self, limit: int) -> int:
         return max(limit * 4, 40)
