@@ -11,6 +11,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from archon_mcp.models import AgentSession, SessionEvent
+from archon_mcp.repositories.sessions import filter_sessions
 
 SessionStatus = Literal["active", "ended"]
 
@@ -30,13 +31,8 @@ async def sessions_per_day(
 ) -> list[tuple[date, str, int]]:
     """(UTC day, agent, sessions started that day), for sessions started in [since, until)."""
     day = _utc_day(AgentSession.started_at).label("day")
-    stmt = select(day, AgentSession.agent, func.count(AgentSession.id)).where(
-        AgentSession.started_at >= since, AgentSession.started_at < until
-    )
-    if agent is not None:
-        stmt = stmt.where(AgentSession.agent == agent)
-    if project_id is not None:
-        stmt = stmt.where(AgentSession.project_id == project_id)
+    stmt = select(day, AgentSession.agent, func.count(AgentSession.id))
+    stmt = filter_sessions(stmt, agent=agent, project_id=project_id, since=since, until=until)
     stmt = stmt.group_by(day, AgentSession.agent).order_by(day, AgentSession.agent)
     return [(row[0], row[1], int(row[2])) for row in (await db.execute(stmt)).all()]
 
@@ -56,10 +52,7 @@ async def events_per_day(
         .join(AgentSession, AgentSession.id == SessionEvent.session_id)
         .where(SessionEvent.timestamp >= since, SessionEvent.timestamp < until)
     )
-    if agent is not None:
-        stmt = stmt.where(AgentSession.agent == agent)
-    if project_id is not None:
-        stmt = stmt.where(AgentSession.project_id == project_id)
+    stmt = filter_sessions(stmt, agent=agent, project_id=project_id)
     stmt = stmt.group_by(day, AgentSession.agent).order_by(day, AgentSession.agent)
     return [(row[0], row[1], int(row[2])) for row in (await db.execute(stmt)).all()]
 
@@ -73,19 +66,15 @@ def _browse_filters(
     until: datetime | None,
     status: SessionStatus | None,
 ) -> Select[Any]:
-    if agent is not None:
-        stmt = stmt.where(AgentSession.agent == agent)
-    if project_id is not None:
-        stmt = stmt.where(AgentSession.project_id == project_id)
-    if since is not None:
-        stmt = stmt.where(AgentSession.started_at >= since)
-    if until is not None:
-        stmt = stmt.where(AgentSession.started_at < until)
-    if status == "active":
-        stmt = stmt.where(AgentSession.ended_at.is_(None))
-    elif status == "ended":
-        stmt = stmt.where(AgentSession.ended_at.is_not(None))
-    return stmt
+    return filter_sessions(
+        stmt,
+        agent=agent,
+        project_id=project_id,
+        since=since,
+        until=until,
+        active_only=status == "active",
+        ended_only=status == "ended",
+    )
 
 
 async def browse_sessions(

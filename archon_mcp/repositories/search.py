@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from archon_mcp.models import AgentSession, SessionEvent
+from archon_mcp.repositories.sessions import filter_sessions
 
 # HNSW candidate list size: recall@10 vs exact search at 100k events is 0.944 at 100 and 0.970 at
 # 200 for a few ms more (docs/BENCHMARKS.md).
@@ -66,17 +67,9 @@ async def tune_hnsw(db: AsyncSession, limit: int) -> None:
 
 
 def _session_where(stmt: Any, f: SearchFilters) -> Any:
-    if f.agent is not None:
-        stmt = stmt.where(AgentSession.agent == f.agent)
-    if f.project_id is not None:
-        stmt = stmt.where(AgentSession.project_id == f.project_id)
-    if f.since is not None:
-        stmt = stmt.where(AgentSession.started_at >= f.since)
-    if f.until is not None:
-        stmt = stmt.where(AgentSession.started_at < f.until)
-    if f.active_only:
-        stmt = stmt.where(AgentSession.ended_at.is_(None))
-    return stmt
+    return filter_sessions(
+        stmt, agent=f.agent, project_id=f.project_id, since=f.since, until=f.until, active_only=f.active_only
+    )
 
 
 def _event_where(stmt: Any, f: SearchFilters) -> Any:

@@ -37,7 +37,7 @@ async def get(
     return await db.scalar(stmt)
 
 
-def _filtered(
+def filter_sessions(
     stmt: Select[Any],
     *,
     agent: str | None = None,
@@ -45,7 +45,9 @@ def _filtered(
     since: datetime | None = None,
     until: datetime | None = None,
     active_only: bool = False,
+    ended_only: bool = False,
 ) -> Select[Any]:
+    """The session filters every listing, search and export shares (times bound `started_at`)."""
     if agent is not None:
         stmt = stmt.where(AgentSession.agent == agent)
     if project_id is not None:
@@ -56,6 +58,8 @@ def _filtered(
         stmt = stmt.where(AgentSession.started_at < until)
     if active_only:
         stmt = stmt.where(AgentSession.ended_at.is_(None))
+    if ended_only:
+        stmt = stmt.where(AgentSession.ended_at.is_not(None))
     return stmt
 
 
@@ -66,10 +70,10 @@ async def page(
     columns: list[Any] = [AgentSession]
     if with_event_count:
         columns.append(_event_count().label("event_count"))
-    stmt = _filtered(select(*columns), **filters)
+    stmt = filter_sessions(select(*columns), **filters)
     stmt = stmt.order_by(AgentSession.started_at.desc(), AgentSession.id.desc()).limit(limit).offset(offset)
     rows = (await db.execute(stmt)).all()
-    total = await db.scalar(_filtered(select(func.count(AgentSession.id)), **filters))
+    total = await db.scalar(filter_sessions(select(func.count(AgentSession.id)), **filters))
     return [(row[0], row[1] if with_event_count else None) for row in rows], int(total or 0)
 
 

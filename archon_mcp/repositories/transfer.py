@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from archon_mcp.models import AgentSession, SessionEvent
+from archon_mcp.repositories.sessions import filter_sessions
 
 # What a backup holds: every stored column except vectors, embedding bookkeeping and generated ones.
 SESSION_COLUMNS = (
@@ -45,13 +46,7 @@ async def session_batch(
     since: datetime | None = None,
 ) -> Sequence[Row[Any]]:
     """The next `limit` sessions in (started_at, id) order after the key `after` (keyset pagination)."""
-    stmt = select(*SESSION_COLUMNS)
-    if agent is not None:
-        stmt = stmt.where(AgentSession.agent == agent)
-    if project_id is not None:
-        stmt = stmt.where(AgentSession.project_id == project_id)
-    if since is not None:
-        stmt = stmt.where(AgentSession.started_at >= since)
+    stmt = filter_sessions(select(*SESSION_COLUMNS), agent=agent, project_id=project_id, since=since)
     if after is not None:
         stmt = stmt.where(func.row(AgentSession.started_at, AgentSession.id) > func.row(*after))
     stmt = stmt.order_by(AgentSession.started_at, AgentSession.id).limit(limit)
