@@ -106,26 +106,20 @@ async def test_rows_survive_provider_failure_and_are_embedded_after_recovery(ope
 
 
 async def test_embedding_requests_are_batched(openai_db: str) -> None:
+    """Rows written by concurrent calls are embedded in one request, not one request per row."""
     fake = FakeEmbeddingsServer(DIMS)
     settings = openai_settings(openai_db, embedding_batch_size=50)
-    fake.mode = "error500"  # hold the queue while 30 writes arrive
     embedder = create_embedder(settings, http_client=fake.http_client())
-    async with open_app(settings, embedder=embedder) as app:
+    # The worker is driven by hand so that all 30 writes are in before it looks.
+    async with open_app(settings, embedder=embedder, run_worker=False) as app:
         session = await app.sessions.create_session("claude")
         await asyncio.gather(
             *(app.sessions.add_event(session.id, "step", {"i": i, "text": f"step number {i}"}) for i in range(30))
         )
-        fake.mode = "ok"
-        fake.inputs.clear()
-        async with app.database.session() as db, db.begin():
-            from sqlalchemy import text
-
-            await db.execute(text("UPDATE archon_session_events SET embedding_next_attempt_at = NULL"))
-        app.worker.notify()
-        assert await app.worker.wait_idle(30)
-        event_batches = [batch for batch in fake.inputs if batch and "step" in batch[0]]
-        assert sum(len(b) for b in event_batches) == 30
-        assert len(event_batches) == 1, f"expected one batched request, got {[len(b) for b in event_batches]}"
+        assert await app.worker.run_once() == 30
+        assert [len(batch) for batch in fake.inputs] == [30]
+        stats = await store_stats(app.database, app.embedder)
+        assert (stats.events, stats.pending_events) == (30, 0)
 
 
 async def test_starting_with_another_model_is_refused_with_the_fix(openai_db: str) -> None:
