@@ -156,3 +156,50 @@ async def test_listing_and_counting_never_crash(client, limit, offset, since, da
             assert_clean_error(result, tool)
         elif tool == "archon_list_sessions":
             assert result.structured_content["limit"] == limit
+
+
+session_ids = text_values | st.uuids().map(str) | st.integers().map(str)
+
+
+@PROPERTY_SETTINGS
+@given(
+    session_id=session_ids,
+    summary=st.none() | text_values | st.sampled_from(["s" * 20_000, "s" * 20_001]),
+    metadata=anything,
+    event_limit=st.integers(min_value=-3, max_value=10**9),
+    agent=st.sampled_from(["claude", "user", "robot", ""]) | text_values,
+    max_tokens=st.integers(min_value=-(10**6), max_value=10**9),
+)
+async def test_session_tools_by_id_never_crash_and_never_half_write(
+    client, app, open_session, session_id, summary, metadata, event_limit, agent, max_tokens
+) -> None:
+    """The tools that take a session id (or an agent): random ids, summaries and limits, plus the real
+    open session, which must come out either unchanged or exactly as asked."""
+    before = await call(client, "archon_get_session", session_id=open_session)
+    calls = [
+        ("archon_get_session", {"session_id": session_id, "event_limit": event_limit}),
+        ("archon_end_session", {"session_id": session_id, "summary": summary}),
+        ("archon_update_session_summary", {"session_id": session_id, "summary": summary, "metadata": metadata}),
+        ("archon_summarize_session", {"session_id": session_id, "methods": ["extractive"], "store": False}),
+        ("archon_get_last_session", {"agent": agent, "event_limit": event_limit}),
+        ("archon_resume_context", {"agent": agent, "max_tokens": max_tokens}),
+    ]
+    for tool, args in calls:
+        result = await client.call_tool(tool, {k: v for k, v in args.items() if v is not None})
+        if result.is_error:
+            assert_clean_error(result, tool)
+    update = await client.call_tool(
+        "archon_update_session_summary",
+        {
+            k: v
+            for k, v in {"session_id": open_session, "summary": summary, "metadata": metadata}.items()
+            if v is not None
+        },
+    )
+    after = await call(client, "archon_get_session", session_id=open_session)
+    if update.is_error:
+        assert_clean_error(update, "archon_update_session_summary")
+        assert (after["summary"], after["metadata"]) == (before["summary"], before["metadata"])
+    else:
+        assert after["summary"] == summary
+        assert _same_json(after["metadata"], {**before["metadata"], **(metadata or {})})
