@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Text, case, cast, func, null, or_, select, text
+from sqlalchemy import Float, Text, case, cast, func, null, or_, select, text, union
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +18,7 @@ from archon_mcp.repositories.sessions import filter_sessions
 # HNSW candidate list size: recall@10 vs exact search at 100k events is 0.944 at 100 and 0.970 at
 # 200 for a few ms more (docs/BENCHMARKS.md).
 EF_SEARCH = 200
+KEYWORD_SCAN_CAP = 1000
 
 
 @dataclass(frozen=True)
@@ -124,39 +125,78 @@ def _vector_similarity(model: Any, vector: list[float] | None, model_name: str) 
     return case((usable, 1 - model.embedding.cosine_distance(vector)), else_=cast(null(), Float))
 
 
+def _capped_matches(base: Any, tsv: Any, any_term: Any, all_english: Any, all_simple: Any) -> Any:
+    """Ids to rank: up to KEYWORD_SCAN_CAP rows matching every term, plus as many matching any term.
+    Ranking every row that shares one common word with the query costs seconds at 100k rows; rows
+    with all the terms (rare identifiers, specific phrases) are always among the candidates."""
+    all_terms = base.where(or_(tsv.op("@@")(all_english), tsv.op("@@")(all_simple))).limit(KEYWORD_SCAN_CAP)
+    any_terms = base.where(tsv.op("@@")(any_term)).limit(KEYWORD_SCAN_CAP)
+    return union(all_terms, any_terms).subquery()
+
+
+async def _keyword(
+    db: AsyncSession,
+    model: Any,
+    columns: tuple[Any, ...],
+    where: Any,
+    query: str,
+    vector: list[float] | None,
+    *,
+    model_name: str,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    """Rows matching the query's words, those with every word first, then by ts_rank_cd."""
+    any_term, all_english, all_simple = _queries(query)
+    tsv = model.search_tsv
+    base = (
+        where(select(model.id).join(AgentSession, AgentSession.id == model.session_id))
+        if model is SessionEvent
+        else (where(select(model.id)))
+    )
+    ids = _capped_matches(base, tsv, any_term, all_english, all_simple)
+    all_terms = or_(tsv.op("@@")(all_english), tsv.op("@@")(all_simple))
+    rank = func.ts_rank_cd(tsv, any_term)
+    stmt = select(*columns, rank, all_terms, _vector_similarity(model, vector, model_name))
+    if model is SessionEvent:
+        stmt = stmt.join(AgentSession, AgentSession.id == SessionEvent.session_id)
+    stmt = stmt.where(model.id.in_(select(ids.c.id))).order_by(all_terms.desc(), rank.desc()).limit(limit)
+    return list((await db.execute(stmt)).all())
+
+
 async def keyword_sessions(
     db: AsyncSession, query: str, vector: list[float] | None, *, model_name: str, limit: int, filters: SearchFilters
 ) -> list[Candidate]:
-    any_term, all_english, all_simple = _queries(query)
-    tsv = AgentSession.search_tsv
-    all_terms = or_(tsv.op("@@")(all_english), tsv.op("@@")(all_simple))
-    rank = func.ts_rank_cd(tsv, any_term)
-    stmt = select(AgentSession, rank, all_terms, _vector_similarity(AgentSession, vector, model_name)).where(
-        tsv.op("@@")(any_term)
+    rows = await _keyword(
+        db,
+        AgentSession,
+        (AgentSession,),
+        lambda stmt: _session_where(stmt, filters),
+        query,
+        vector,
+        model_name=model_name,
+        limit=limit,
     )
-    stmt = _session_where(stmt, filters).order_by(all_terms.desc(), rank.desc()).limit(limit)
     return [
         Candidate(row=r[0], agent=r[0].agent, keyword_rank=float(r[1]), all_terms=bool(r[2]), cosine=_f(r[3]))
-        for r in (await db.execute(stmt)).all()
+        for r in rows
     ]
 
 
 async def keyword_events(
     db: AsyncSession, query: str, vector: list[float] | None, *, model_name: str, limit: int, filters: SearchFilters
 ) -> list[Candidate]:
-    any_term, all_english, all_simple = _queries(query)
-    tsv = SessionEvent.search_tsv
-    all_terms = or_(tsv.op("@@")(all_english), tsv.op("@@")(all_simple))
-    rank = func.ts_rank_cd(tsv, any_term)
-    stmt = (
-        select(SessionEvent, AgentSession.agent, rank, all_terms, _vector_similarity(SessionEvent, vector, model_name))
-        .join(AgentSession, AgentSession.id == SessionEvent.session_id)
-        .where(tsv.op("@@")(any_term))
+    rows = await _keyword(
+        db,
+        SessionEvent,
+        (SessionEvent, AgentSession.agent),
+        lambda stmt: _event_where(stmt, filters),
+        query,
+        vector,
+        model_name=model_name,
+        limit=limit,
     )
-    stmt = _event_where(stmt, filters).order_by(all_terms.desc(), rank.desc()).limit(limit)
     return [
-        Candidate(row=r[0], agent=r[1], keyword_rank=float(r[2]), all_terms=bool(r[3]), cosine=_f(r[4]))
-        for r in (await db.execute(stmt)).all()
+        Candidate(row=r[0], agent=r[1], keyword_rank=float(r[2]), all_terms=bool(r[3]), cosine=_f(r[4])) for r in rows
     ]
 
 
