@@ -7,10 +7,11 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from archon_mcp.models import AgentSession, SessionEvent
+from archon_mcp.repositories import sessions as sessions_repo
 from archon_mcp.repositories.sessions import filter_sessions
 
 SessionStatus = Literal["active", "ended"]
@@ -57,26 +58,6 @@ async def events_per_day(
     return [(row[0], row[1], int(row[2])) for row in (await db.execute(stmt)).all()]
 
 
-def _browse_filters(
-    stmt: Select[Any],
-    *,
-    agent: str | None,
-    project_id: uuid.UUID | None,
-    since: datetime | None,
-    until: datetime | None,
-    status: SessionStatus | None,
-) -> Select[Any]:
-    return filter_sessions(
-        stmt,
-        agent=agent,
-        project_id=project_id,
-        since=since,
-        until=until,
-        active_only=status == "active",
-        ended_only=status == "ended",
-    )
-
-
 async def browse_sessions(
     db: AsyncSession,
     *,
@@ -89,18 +70,19 @@ async def browse_sessions(
     status: SessionStatus | None = None,
 ) -> tuple[list[tuple[AgentSession, int]], int]:
     """Newest first, each with its event count (counted only for the returned page). Returns (rows, total)."""
-    filters = {"agent": agent, "project_id": project_id, "since": since, "until": until, "status": status}
-    event_count = (
-        select(func.count(SessionEvent.id))
-        .where(SessionEvent.session_id == AgentSession.id)
-        .correlate(AgentSession)
-        .scalar_subquery()
+    rows, total = await sessions_repo.page(
+        db,
+        limit=limit,
+        offset=offset,
+        with_event_count=True,
+        agent=agent,
+        project_id=project_id,
+        since=since,
+        until=until,
+        active_only=status == "active",
+        ended_only=status == "ended",
     )
-    stmt = _browse_filters(select(AgentSession, event_count.label("event_count")), **filters)
-    stmt = stmt.order_by(AgentSession.started_at.desc(), AgentSession.id.desc()).limit(limit).offset(offset)
-    rows = [(row[0], int(row[1])) for row in (await db.execute(stmt)).all()]
-    total = await db.scalar(_browse_filters(select(func.count(AgentSession.id)), **filters))
-    return rows, int(total or 0)
+    return [(row, int(count or 0)) for row, count in rows], total
 
 
 async def distinct_projects(db: AsyncSession, *, limit: int) -> list[uuid.UUID]:
