@@ -68,8 +68,6 @@ async def open_app(
     finally:
         await summaries.aclose()
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await worker.stop(task, timeout=5.0)
         await embedder.aclose()
         await database.close()

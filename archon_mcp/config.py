@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=5, ge=1, le=100)
     db_connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for a connection.")
     db_statement_timeout_ms: int = Field(default=30_000, ge=0, description="Per-statement timeout; 0 = none.")
+    db_idle_in_transaction_timeout_ms: int = Field(
+        default=60_000,
+        ge=0,
+        description="PostgreSQL ends a connection left idle inside a transaction this long (a cancelled "
+        "call's, say), so its locks cannot block other writers; 0 = never.",
+    )
     migrate_on_start: bool = Field(default=True, description="Apply pending migrations when serving.")
     db_synchronous_commit: bool = Field(
         default=True, description="false: faster writes, but a crash may lose the last ~0.6 s of them."

@@ -141,6 +141,8 @@ class Database:
             # write tools' biggest cost), but a PostgreSQL or OS crash can then lose the last
             # ~0.6 s of acknowledged writes. Off by default: an accepted write must survive.
             server_settings["synchronous_commit"] = "off"
+        if settings.db_idle_in_transaction_timeout_ms:
+            server_settings["idle_in_transaction_session_timeout"] = str(settings.db_idle_in_transaction_timeout_ms)
         connect_args: dict[str, object] = {"timeout": settings.db_connect_timeout, "server_settings": server_settings}
         if settings.db_statement_timeout_ms:
             server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)

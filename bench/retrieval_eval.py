@@ -64,6 +64,10 @@ async def seed(app: Any, dataset: dict[str, Any]) -> Seeded:
         await app.sessions.end_session(session.id, spec.get("summary"))
         ended = started + timedelta(minutes=spec.get("duration_minutes", 60))
         times.append({"kind": "session", "id": session.id, "at": started, "end": ended})
+    # Backdate only once the worker is idle: its batch updates would otherwise take row locks in
+    # another order than this transaction and could deadlock with it.
+    if not await app.worker.wait_idle(600):
+        raise RuntimeError("embeddings did not catch up within 10 minutes")
     async with app.database.engine.begin() as conn:
         for t in times:
             if t["kind"] == "session":

@@ -102,8 +102,22 @@ async def app(settings: Settings, local_embedder: Embedder, test_db_url: str) ->
 
     async with open_app(settings, embedder=_Shared(local_embedder)) as application:
         yield application
-    engine = create_async_engine(test_db_url)
+    await empty_tables(test_db_url)
+
+
+async def empty_tables(url: str) -> None:
+    """Ends any connection a test left behind (a killed server's, say), then empties the tables.
+
+    The lock timeout turns a lock that something still holds into a clear error, not a hang."""
+    engine = create_async_engine(url)
     async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        await conn.execute(text("SET LOCAL lock_timeout = '30s'"))
         await conn.execute(text("TRUNCATE archon_sessions, archon_session_events"))
     await engine.dispose()
 

@@ -7,9 +7,11 @@ import asyncio
 
 import pytest
 from mcp import Client
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from archon_mcp.app import open_app
-from archon_mcp.db import Database
+from archon_mcp.db import Database, to_asyncpg_url
 from archon_mcp.embeddings import create_embedder
 from archon_mcp.errors import EmbeddingModelMismatchError
 from archon_mcp.server import build_server
@@ -120,6 +122,37 @@ async def test_embedding_requests_are_batched(openai_db: str) -> None:
         assert [len(batch) for batch in fake.inputs] == [30]
         stats = await store_stats(app.database, app.embedder)
         assert (stats.events, stats.pending_events) == (30, 0)
+
+
+async def test_shutdown_with_a_batch_in_flight_leaves_no_connection_and_loses_nothing(openai_db: str) -> None:
+    """The worker finishes (or abandons) its batch before the pool closes: no connection is left
+    holding row locks, and the rows it had not reached are embedded by the next server."""
+    fake = FakeEmbeddingsServer(DIMS)
+    settings = openai_settings(openai_db, embedding_batch_size=5, embedding_batch_delay=0.0)
+    embedder = create_embedder(settings, http_client=fake.http_client())
+    async with open_app(settings, embedder=embedder) as app:
+        session = await app.sessions.create_session("claude")
+        for i in range(60):
+            await app.sessions.add_event(session.id, "step", {"text": f"step number {i}"})
+        assert fake.calls > 0  # the worker was busy when the server closed
+    engine = create_async_engine(to_asyncpg_url(openai_db))
+    async with engine.connect() as conn:
+        others = await conn.scalar(
+            text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        )
+        assert others == 0
+        await conn.execute(text("SET lock_timeout = '2s'"))
+        await conn.execute(text("LOCK TABLE archon_session_events IN ACCESS EXCLUSIVE MODE"))
+        await conn.rollback()
+    await engine.dispose()
+    embedder = create_embedder(settings, http_client=fake.http_client())
+    async with open_app(settings, embedder=embedder) as app:
+
+        async def all_embedded() -> bool:
+            stats = await store_stats(app.database, app.embedder, app.worker)
+            return (stats.events, stats.pending_events) == (60, 0)
+
+        await _wait_until(all_embedded)
 
 
 async def test_starting_with_another_model_is_refused_with_the_fix(openai_db: str) -> None:

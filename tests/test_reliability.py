@@ -25,9 +25,11 @@ import psutil
 import pytest
 from mcp import Client, StdioServerParameters
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import database_url
+from archon_mcp.db import Database
+from tests.conftest import create_database, database_url, make_settings
 from tests.helpers import _text, call
 from tests.test_transports import _head_revision, archon_command, free_port, server_env
 
@@ -534,3 +536,26 @@ async def test_database_outage_fails_fast_then_recovers_without_restart(private_
         assert proc.poll() is None, "the server died during the outage"
     finally:
         stop_process(proc)
+
+
+async def test_postgres_ends_a_connection_left_inside_a_transaction(admin_url: str) -> None:
+    """A call cancelled mid-transaction must not hold its locks forever: PostgreSQL ends the
+    connection after `ARCHON_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS`, and others can write again."""
+    url = await create_database(admin_url, fresh_name("idle_tx"))
+    database = Database(make_settings(url, db_idle_in_transaction_timeout_ms=300))
+    await database.start(check_embedding=False)
+    try:
+        async with database.session() as db:
+            await db.begin()
+            await db.execute(text("LOCK TABLE archon_sessions IN EXCLUSIVE MODE"))
+            await asyncio.sleep(1.5)  # idle inside the transaction, as a forgotten connection would be
+            with pytest.raises(DBAPIError):
+                await db.execute(text("SELECT 1"))
+        engine = create_async_engine(url)
+        async with engine.begin() as conn:
+            await conn.execute(text("SET LOCAL lock_timeout = '2s'"))
+            await conn.execute(text("INSERT INTO archon_sessions (agent) VALUES ('user')"))
+        await engine.dispose()
+        assert (await query(url, "SELECT count(*) FROM archon_sessions"))[0][0] == 1
+    finally:
+        await database.close()

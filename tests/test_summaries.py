@@ -13,12 +13,10 @@ import openai
 import pytest
 from mcp import Client
 from mcp_types import CreateMessageResult, ErrorData, TextContent
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from archon_mcp.app import open_app
 from archon_mcp.server import build_server
-from tests.conftest import _Shared, make_settings
+from tests.conftest import _Shared, empty_tables, make_settings
 from tests.helpers import call, call_error
 
 pytestmark = pytest.mark.anyio
@@ -100,10 +98,7 @@ async def custom_app(
         async with open_app(settings, embedder=_Shared(embedder), summarizer_http_client=http_client) as app:
             yield app, settings
     finally:
-        engine = create_async_engine(test_db_url)
-        async with engine.begin() as conn:
-            await conn.execute(text("TRUNCATE archon_sessions, archon_session_events"))
-        await engine.dispose()
+        await empty_tables(test_db_url)
 
 
 @asynccontextmanager

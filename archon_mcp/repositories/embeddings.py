@@ -72,7 +72,12 @@ async def store(
     )
     if model is AgentSession:
         stmt = stmt.where(table.c.updated_at == bindparam("version"))
-    params = [{"row_id": r.id, "vector": vec, "version": r.version} for r, vec in zip(rows, vectors, strict=True)]
+    # Rows are updated in id order: concurrent writers (other replicas) then lock them in the same
+    # order and cannot deadlock with each other.
+    params = sorted(
+        ({"row_id": r.id, "vector": vec, "version": r.version} for r, vec in zip(rows, vectors, strict=True)),
+        key=lambda p: str(p["row_id"]),
+    )
     if model is not AgentSession:
         for p in params:
             del p["version"]

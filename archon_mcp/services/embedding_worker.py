@@ -9,6 +9,7 @@ dropped. Rows written by other processes are found by polling.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from archon_mcp.config import Settings
@@ -34,6 +35,7 @@ class EmbeddingWorker:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._generation = 0
+        self._stopping = False
         self.embedded_total = 0
         self.failed_total = 0
         self.last_error: str | None = None
@@ -54,12 +56,28 @@ class EmbeddingWorker:
         except TimeoutError:
             return False
 
+    async def stop(self, task: asyncio.Task, timeout: float) -> None:
+        """Let the batch in flight finish (its transaction commits or rolls back on its own), then
+        end the loop; cancel only if that takes longer than `timeout`. Cancelling in the middle of
+        a database call could leave a connection checked out and its row locks held."""
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+        except TimeoutError:
+            task.cancel()
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     async def run(self) -> None:
         try:
             await self._embedder.warmup()
         except Exception as exc:  # the queue below retries; a broken model must not kill the server
             log.warning("embedding model warm-up failed: %s", exc)
-        while True:
+        while not self._stopping:
             generation = self._generation
             try:
                 done = await self.run_once()
@@ -69,7 +87,7 @@ class EmbeddingWorker:
                 log.warning("embedding pass failed: %s", exc)
                 done = 0
                 await asyncio.sleep(1.0)
-            if done:
+            if done or self._stopping:
                 continue
             if generation == self._generation:
                 self._idle.set()
