@@ -104,17 +104,17 @@ def serve(
             raise typer.Exit(2)
 
     async def _serve() -> None:
-        from archon_mcp.app import open_app
         from archon_mcp.server import build_server
 
-        async with open_app(settings) as application:
-            server = build_server(settings, application)
-            if transport is Transport.stdio:
-                await server.run_stdio_async()
-            else:
-                from archon_mcp.http_app import serve_http
+        if transport is Transport.stdio:
+            # The handshake is answered at once; the database and the model start behind it.
+            await build_server(settings).run_stdio_async()
+            return
+        from archon_mcp.app import open_app
+        from archon_mcp.http_app import serve_http
 
-                await serve_http(settings, application, server, transport=transport.value)
+        async with open_app(settings) as application:
+            await serve_http(settings, application, build_server(settings, application), transport=transport.value)
 
     _run(_serve())
 

@@ -10,7 +10,7 @@ from mcp_types import INVALID_PARAMS
 
 from archon_mcp.config import Settings
 from archon_mcp.errors import ArchonError, NotFoundError
-from archon_mcp.services.resume import render_markdown
+from archon_mcp.services.resume_format import render_markdown
 from archon_mcp.tools._runtime import app_of
 
 SESSION_URI = "archon://sessions/{session_id}"
@@ -28,7 +28,7 @@ def register_prompts_and_resources(server: MCPServer, settings: Settings) -> Non
     )
     async def resume(ctx: Context, agent: str, project_id: str | None = None) -> list[UserMessage]:
         try:
-            context = await app_of(ctx).resume.resume_context(agent, project_id or None)
+            context = await (await app_of(ctx)).resume.resume_context(agent, project_id or None)
         except ArchonError as exc:  # a protocol error carrying our message (a plain one would be hidden)
             raise MCPError(code=INVALID_PARAMS, message=str(exc)) from exc
         return [UserMessage(render_markdown(context))]
@@ -42,7 +42,7 @@ def register_prompts_and_resources(server: MCPServer, settings: Settings) -> Non
     )
     async def session_resource(ctx: Context, session_id: str) -> str:
         try:
-            detail = await app_of(ctx).sessions.get_session(session_id, settings.max_event_limit, 0)
+            detail = await (await app_of(ctx)).sessions.get_session(session_id, settings.max_event_limit, 0)
         except NotFoundError as exc:
             raise ResourceNotFoundError(str(exc)) from exc
         except ArchonError as exc:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import WithJsonSchema
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from archon_mcp.app import AppContext
 from archon_mcp.errors import ArchonError
+from archon_mcp.startup import BackgroundApp
+
+if TYPE_CHECKING:
+    from archon_mcp.app import AppContext
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -26,8 +27,15 @@ OptionalJsonObject = Annotated[
 ]
 
 
-def app_of(ctx: Context) -> AppContext:
-    return ctx.request_context.lifespan_context
+async def app_of(ctx: Context) -> AppContext:
+    """The application; while it is still starting in the background, wait for it."""
+    holder = ctx.request_context.lifespan_context
+    if isinstance(holder, BackgroundApp):
+        try:
+            return await holder.get()
+        except ArchonError as exc:
+            raise ToolError(str(exc)) from exc
+    return holder
 
 
 async def run_tool(awaitable: Awaitable[T]) -> T:
@@ -36,12 +44,24 @@ async def run_tool(awaitable: Awaitable[T]) -> T:
         return await awaitable
     except ArchonError as exc:
         raise ToolError(str(exc)) from exc
-    except (OperationalError, InterfaceError, PoolTimeoutError, OSError, TimeoutError) as exc:
-        log.warning("database unavailable: %s", exc)
-        raise ToolError(
-            "the archon database is unavailable right now (PostgreSQL did not answer); nothing was changed. "
-            "Retry in a few seconds."
-        ) from exc
-    except DBAPIError as exc:
-        log.exception("database error")
-        raise ToolError(f"the database rejected the request: {exc.orig}") from exc
+    except (OSError, TimeoutError) as exc:
+        raise _unavailable(exc) from exc
+    except Exception as exc:
+        # SQLAlchemy is imported here, not at start-up: the tools load before the database does.
+        from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+        from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+        if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError):
+            raise _unavailable(exc) from exc
+        if isinstance(exc, DBAPIError):
+            log.exception("database error")
+            raise ToolError(f"the database rejected the request: {exc.orig}") from exc
+        raise
+
+
+def _unavailable(exc: BaseException) -> ToolError:
+    log.warning("database unavailable: %s", exc)
+    return ToolError(
+        "the archon database is unavailable right now (PostgreSQL did not answer); nothing was changed. "
+        "Retry in a few seconds."
+    )

@@ -4,7 +4,6 @@ from mcp.server.mcpserver import Context, MCPServer
 
 from archon_mcp.config import Settings
 from archon_mcp.schemas import StoreStats
-from archon_mcp.services.maintenance import store_stats
 from archon_mcp.tools._runtime import app_of, run_tool
 from archon_mcp.tools.sessions import READ_ONLY
 
@@ -15,5 +14,7 @@ def register(server: MCPServer, settings: Settings) -> None:
         """Counts of sessions (all, active) and events, how many are still waiting for an embedding
         (pending rows are stored and keyword-findable, and are retried until embedded), and which
         embedding model is in use."""
-        app = app_of(ctx)
+        app = await app_of(ctx)
+        from archon_mcp.services.maintenance import store_stats
+
         return await run_tool(store_stats(app.database, app.embedder, app.worker))

@@ -37,4 +37,4 @@ def register(server: MCPServer, settings: Settings) -> None:
         """Log a significant event (task created/completed, decision made, error hit, pattern seen,
         context shared) to an active session. The event is stored at once and embedded for
         semantic search in the background. Fails if the session has ended."""
-        return await run_tool(app_of(ctx).sessions.add_event(session_id, event_type, event_data, metadata))
+        return await run_tool((await app_of(ctx)).sessions.add_event(session_id, event_type, event_data, metadata))

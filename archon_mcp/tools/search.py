@@ -54,7 +54,7 @@ def register(server: MCPServer, settings: Settings) -> None:
         """Find sessions by meaning and keywords: their summary, key events and metadata, and their
         events (so sessions without a summary are found too). Best match first, each with
         `similarity` (0..1) and `matched_by`. Rows not yet embedded are still found by keyword."""
-        search = app_of(ctx).search
+        search = (await app_of(ctx)).search
         return await run_tool(
             search.search_sessions(query, limit, threshold, agent, project_id, since, until, active_only, mode)
         )
@@ -76,7 +76,7 @@ def register(server: MCPServer, settings: Settings) -> None:
         """Find events by meaning and keywords of their type and data (exact identifiers such as
         error names, file names and task ids match too), best match first, each with `similarity`,
         `matched_by` and its session_id."""
-        search = app_of(ctx).search
+        search = (await app_of(ctx)).search
         return await run_tool(
             search.search_events(query, limit, threshold, session_id, event_type, agent, project_id, since, until, mode)
         )

@@ -45,7 +45,7 @@ def register(server: MCPServer, settings: Settings) -> None:
         """Start a new work session for an agent. Call this at the start of a logical unit of work
         (a feature, a bug fix), then log events with archon_add_event and finish with
         archon_end_session. Returns the session; keep its `id`."""
-        return await run_tool(app_of(ctx).sessions.create_session(agent, project_id, metadata))
+        return await run_tool((await app_of(ctx)).sessions.create_session(agent, project_id, metadata))
 
     @server.tool(annotations=WRITE)
     async def archon_end_session(
@@ -58,7 +58,7 @@ def register(server: MCPServer, settings: Settings) -> None:
     ) -> SessionOut:
         """End an active session, optionally with a summary. A session can be ended once; to change
         the summary later use archon_update_session_summary. Returns the ended session."""
-        return await run_tool(app_of(ctx).sessions.end_session(session_id, summary))
+        return await run_tool((await app_of(ctx)).sessions.end_session(session_id, summary))
 
     @server.tool(annotations=READ_ONLY)
     async def archon_get_session(
@@ -69,7 +69,7 @@ def register(server: MCPServer, settings: Settings) -> None:
     ) -> SessionDetail:
         """Get one session with its events in time order (oldest first). `event_count` is the total;
         page through long sessions with event_offset."""
-        return await run_tool(app_of(ctx).sessions.get_session(session_id, event_limit, event_offset))
+        return await run_tool((await app_of(ctx)).sessions.get_session(session_id, event_limit, event_offset))
 
     @server.tool(annotations=READ_ONLY)
     async def archon_list_sessions(
@@ -85,7 +85,7 @@ def register(server: MCPServer, settings: Settings) -> None:
         until: Annotated[str | None, Field(description="Only sessions started before this ISO-8601 time.")] = None,
     ) -> SessionPage:
         """List sessions, newest first, without their events. Filter by agent, project and start time."""
-        sessions = app_of(ctx).sessions
+        sessions = (await app_of(ctx)).sessions
         return await run_tool(sessions.list_sessions(agent, project_id, since, limit, offset, until))
 
     @server.tool(annotations=READ_ONLY)
@@ -98,7 +98,7 @@ def register(server: MCPServer, settings: Settings) -> None:
     ) -> LastSession:
         """Get the agent's most recent session with its latest events (oldest first), to resume
         where it left off. `found` is false when the agent has no sessions."""
-        return await run_tool(app_of(ctx).sessions.get_last_session(agent, event_limit))
+        return await run_tool((await app_of(ctx)).sessions.get_last_session(agent, event_limit))
 
     @server.tool(annotations=READ_ONLY)
     async def archon_count_sessions(
@@ -108,7 +108,7 @@ def register(server: MCPServer, settings: Settings) -> None:
     ) -> SessionCount:
         """Count the agent's sessions started in the last `days` days (activity metrics, e.g. this
         week vs this month). Returns the count and the cut-off time."""
-        return await run_tool(app_of(ctx).sessions.count_sessions(agent, days))
+        return await run_tool((await app_of(ctx)).sessions.count_sessions(agent, days))
 
     @server.tool(annotations=READ_ONLY)
     async def archon_get_recent_sessions(
@@ -119,7 +119,7 @@ def register(server: MCPServer, settings: Settings) -> None:
     ) -> RecentSessions:
         """The agent's sessions from the last `days` days, newest first, each with its
         `event_count`, plus `total_events`: activity at a glance."""
-        return await run_tool(app_of(ctx).sessions.get_recent_sessions(agent, days, limit))
+        return await run_tool((await app_of(ctx)).sessions.get_recent_sessions(agent, days, limit))
 
     @server.tool(annotations=WRITE)
     async def archon_update_session_summary(
@@ -136,7 +136,7 @@ def register(server: MCPServer, settings: Settings) -> None:
     ) -> SessionOut:
         """Replace a session's summary (active or ended) and merge metadata into it, e.g. after
         summarising. The session is re-embedded so search sees the new summary."""
-        return await run_tool(app_of(ctx).sessions.update_session_summary(session_id, summary, metadata))
+        return await run_tool((await app_of(ctx)).sessions.update_session_summary(session_id, summary, metadata))
 
     @server.tool(annotations=READ_ONLY)
     async def archon_get_active_sessions(
@@ -148,4 +148,4 @@ def register(server: MCPServer, settings: Settings) -> None:
     ) -> ActiveSessions:
         """Sessions that have not been ended yet, newest first, each with its event_count.
         Use it to find work left open; end stale ones with archon_end_session."""
-        return await run_tool(app_of(ctx).sessions.get_active_sessions(agent, project_id, limit, offset))
+        return await run_tool((await app_of(ctx)).sessions.get_active_sessions(agent, project_id, limit, offset))

@@ -10,7 +10,7 @@ step is a fixed set of resolvers (one per possible chunk) and the reduce step a 
 import inspect
 import warnings
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.resolve import Resolve, Sample
@@ -21,17 +21,19 @@ from pydantic import Field
 
 from archon_mcp.config import Settings
 from archon_mcp.errors import ArchonError
-from archon_mcp.services.resume import ResumeContext
-from archon_mcp.services.summaries import (
+from archon_mcp.services.resume_format import ResumeContext
+from archon_mcp.services.summary_format import (
     SYSTEM_PROMPT,
     SampledAnswer,
     SessionSummary,
     SummaryFormatError,
-    SummaryMaterial,
     parse_draft,
 )
 from archon_mcp.tools._runtime import app_of, run_tool
 from archon_mcp.tools.sessions import READ_ONLY, WRITE, SessionId
+
+if TYPE_CHECKING:
+    from archon_mcp.services.summaries import SummaryMaterial
 
 _INPUT_REQUIRED_VERSION = "2026-07-28"
 
@@ -47,7 +49,7 @@ Methods = Annotated[
 
 @dataclass
 class SamplingPlan:
-    material: SummaryMaterial | None
+    material: "SummaryMaterial | None"
     reason: str  # why there is nothing to sample, when material is None
     direct: bool = False  # handshake-era client: the tool body asks it mid-call
 
@@ -85,7 +87,7 @@ def _uses_input_required(ctx: Context) -> bool:
 
 async def sampling_plan(ctx: Context, session_id: str, methods: list[str] | None) -> SamplingPlan:
     """Whether to sample, and the events to sample over (read once per round)."""
-    app = app_of(ctx)
+    app = await app_of(ctx)
     try:
         wanted = "sampling" in app.summaries.order(methods)
     except ArchonError as exc:
@@ -196,7 +198,7 @@ def register(server: MCPServer, settings: Settings) -> None:
         (your own model, when your client supports MCP sampling), openai (the server's chat model) or
         extractive (from the events, offline). A bad model answer falls back to the next method and is
         never stored; `attempts` lists what was tried. Long sessions are summarised in parts."""
-        app = app_of(ctx)
+        app = await app_of(ctx)
         kwargs: dict[str, Any] = {"methods": methods, "store": store}
         if isinstance(sampled, SamplingSkip):
             if sampled.reason == "direct":
@@ -227,4 +229,4 @@ def register(server: MCPServer, settings: Settings) -> None:
         unresolved errors, and the most relevant earlier sessions of the project. Lists are newest
         first; when the answer would exceed max_tokens the least important items are left out and
         `trimmed` says how many."""
-        return await run_tool(app_of(ctx).resume.resume_context(agent, project_id, max_tokens))
+        return await run_tool((await app_of(ctx)).resume.resume_context(agent, project_id, max_tokens))

@@ -1,0 +1,53 @@
+"""Background start-up: the MCP handshake and tools/list do not wait for PostgreSQL, migrations or the
+model; tool calls do, get a clear error while the database cannot be reached, and succeed once it can,
+without restarting the server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+from mcp import Client
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from archon_mcp.server import build_server
+from archon_mcp.tools import TOOL_NAMES
+from tests.conftest import create_database, database_url, make_settings
+from tests.helpers import call, call_error
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_tools_are_listed_before_the_database_exists_and_work_once_it_does(admin_url: str) -> None:
+    name = f"archon_late_{uuid.uuid4().hex[:8]}"
+    settings = make_settings(database_url(admin_url, name))
+    async with Client(build_server(settings)) as client:
+        assert {tool.name for tool in (await client.list_tools()).tools} == set(TOOL_NAMES)
+        error = await call_error(client, "archon_count_sessions", agent="claude")
+        assert f'database "{name}" does not exist' in error
+
+        await create_database(admin_url, name)  # the database appears while the server runs
+        created = await call(client, "archon_create_session", agent="claude")
+        assert (await call(client, "archon_count_sessions", agent="claude"))["count"] == 1
+    # The server migrated the new database itself, and closed everything when the session ended.
+    engine = create_async_engine(database_url(admin_url, name))
+    async with engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM archon_sessions WHERE id = :i"), {"i": created["id"]}) == 1
+        others = await conn.scalar(
+            text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        )
+        assert others == 0
+    await engine.dispose()
+
+
+def test_the_server_module_loads_without_sqlalchemy() -> None:
+    """What the handshake needs is light: SQLAlchemy, asyncpg and torch load after it, in the background."""
+    code = (
+        "import sys, archon_mcp.cli, archon_mcp.server; "
+        "print(sorted(m for m in ('sqlalchemy', 'asyncpg', 'alembic', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[]"
