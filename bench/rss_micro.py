@@ -7,6 +7,7 @@ for several forward-pass batch sizes with and without handing freed memory back 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import random
@@ -37,10 +38,10 @@ def child(batch: int, trim: bool) -> dict[str, float]:
         return round(proc.memory_info().rss / 2**20, 1)
 
     out: dict[str, float] = {"python": mb()}
-    import archon_mcp.server  # noqa: F401  (what the server has loaded before the app)
+    importlib.import_module("archon_mcp.server")  # what the server has loaded before the app
 
     out["server module"] = mb()
-    import archon_mcp.app  # noqa: F401
+    importlib.import_module("archon_mcp.app")
 
     out["app (SQLAlchemy, asyncpg)"] = mb()
     from archon_mcp.embeddings import _local
