@@ -136,6 +136,7 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=100, ge=1, le=10_000, description="Largest `limit` a list accepts.")
     max_event_limit: int = Field(default=500, ge=1, le=100_000, description="Largest `event_limit`.")
     max_search_results: int = Field(default=50, ge=1, le=1000)
+    max_batch_events: int = Field(default=500, ge=1, le=10_000, description="Most events per archon_add_events.")
     max_json_bytes: int = Field(default=64 * 1024, ge=256, description="Largest event_data / metadata.")
     max_json_depth: int = Field(default=20, ge=2, le=200)
     max_summary_chars: int = Field(default=20_000, ge=100)

@@ -55,6 +55,19 @@ class EventOut(_Out):
     embedding_status: EmbeddingStatus
 
 
+class EventsAdded(BaseModel):
+    """Events logged in one call: all of them were stored, in the order given."""
+
+    session_id: str
+    count: int
+    ids: list[str] = Field(description="The new events' ids, in the order they were given.")
+    first_timestamp: UtcDatetime
+    last_timestamp: UtcDatetime
+    embedding_status: EmbeddingStatus = Field(
+        default="pending", description="They are embedded for semantic search in the background."
+    )
+
+
 class SessionDetail(SessionOut):
     """A session with a window of its events, oldest first."""
 

@@ -117,6 +117,10 @@ async def agent_sessions(
         for step in range(events):
             kind, data = workload.event(rng, step)
             await rec.call(client, "archon_add_event", {"session_id": sid, "event_type": kind, "event_data": data})
+        burst = [
+            dict(zip(("event_type", "event_data"), workload.event(rng, events + k), strict=True)) for k in range(5)
+        ]
+        await rec.call(client, "archon_add_events", {"session_id": sid, "events": burst})  # a burst of 5
         await rec.call(client, "archon_get_session", {"session_id": sid, "event_limit": 50})
         await rec.call(client, "archon_list_sessions", {"agent": agent, "limit": 20})
         await rec.call(client, "archon_get_active_sessions", {"agent": agent})
@@ -147,9 +151,16 @@ async def quiet_search(client: Client, rec: Recorder, rng: random.Random, n: int
 
 
 async def ingest(
-    clients: list[Client], rec: Recorder, total: int, concurrency: int, seconds: float, wait: bool = True
+    clients: list[Client],
+    rec: Recorder,
+    total: int,
+    concurrency: int,
+    seconds: float,
+    wait: bool = True,
+    batch: int = 1,
 ) -> dict:
-    """Many concurrent add_event calls over every client; then wait for the embeddings to catch up."""
+    """Many concurrent add_event calls over every client (or archon_add_events calls of `batch` events
+    each); then wait for the embeddings to catch up."""
     rng = random.Random(7)
     sids = []
     for c in clients:
@@ -163,20 +174,33 @@ async def ingest(
         nonlocal done
         step = 0
         while done < total and time.perf_counter() < deadline:
+            if batch > 1:
+                events = []
+                for _ in range(batch):
+                    step += 1
+                    kind, data = workload.event(rng, step)
+                    events.append({"event_type": kind, "event_data": data})
+                done += batch
+                await rec.call(c, "archon_add_events", {"session_id": sid, "events": events}, "ingest:add_events")
+                stored[0] += batch
+                continue
             done += 1
             step += 1
             kind, data = workload.event(rng, step)
             await rec.call(
                 c, "archon_add_event", {"session_id": sid, "event_type": kind, "event_data": data}, "ingest:add_event"
             )
+            stored[0] += 1
 
+    stored = [0]
     t0 = time.perf_counter()
     await asyncio.gather(*(worker(c, sid) for c, sid in sids))
     elapsed = time.perf_counter() - t0
-    n = len(rec.samples["ingest:add_event"])
+    n = stored[0]
     catch_up, left = await wait_embedded(clients[0], Recorder(), 300) if wait else (float("nan"), -1)
     return {
         "events": n,
+        "events_per_call": batch,
         "in_flight": len(sids),
         "clients": len(clients),
         "seconds": round(elapsed, 2),
@@ -269,7 +293,13 @@ async def run_transport(transport: str, args: argparse.Namespace, data_dir: Path
             rss_after_sessions = sum(tree_rss_mb(p) for p in pids) / len(pids)
             log(f"[{transport}] ingest {args.ingest_events} events, {args.clients}x{args.concurrency} in flight")
             ingest_result = await ingest(
-                clients, rec, args.ingest_events, args.concurrency, args.ingest_seconds, not args.embedder_off
+                clients,
+                rec,
+                args.ingest_events,
+                args.concurrency,
+                args.ingest_seconds,
+                not args.embedder_off,
+                args.ingest_batch,
             )
         sampler.sample()
         rss_end = sum(tree_rss_mb(p) for p in pids) / len(pids)
@@ -352,6 +382,9 @@ def main() -> None:
     p.add_argument("--events-per-session", type=int, default=10)
     p.add_argument("--quiet-searches", type=int, default=30)
     p.add_argument("--ingest-events", type=int, default=2000)
+    p.add_argument(
+        "--ingest-batch", type=int, default=1, help="events per call: >1 uses archon_add_events instead of add_event"
+    )
     p.add_argument("--ingest-seconds", type=float, default=60, help="stop ingest after this long regardless")
     p.add_argument("--clients", type=int, default=1, help="MCP clients for ingest (stdio: one server each)")
     p.add_argument("--concurrency", type=int, default=32, help="in-flight add_event calls per client")

@@ -20,6 +20,7 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
         ["session_id", "event_type", "event_data"],
         ["session_id", "event_type", "event_data", "metadata"],
     ),
+    "archon_add_events": (["session_id", "events"], ["session_id", "events"]),
     "archon_search_sessions": (
         ["query"],
         ["query", "limit", "threshold", "agent", "project_id", "since", "until", "active_only", "mode"],

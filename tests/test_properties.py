@@ -118,6 +118,35 @@ async def test_add_event_round_trips_or_refuses(client, app, open_session, event
 
 @PROPERTY_SETTINGS
 @given(
+    events=st.lists(
+        st.fixed_dictionaries(
+            {"event_type": st.sampled_from(["task_created", "note", "", "two words"]) | text_values, "event_data": anything}
+        )
+        | anything,
+        max_size=6,
+    )
+    | anything
+)
+async def test_add_events_stores_all_in_order_or_none(client, app, open_session, events) -> None:
+    before = await _counts(app)
+    result = await client.call_tool("archon_add_events", {"session_id": open_session, "events": events})
+    after = await _counts(app)
+    if result.is_error:
+        assert_clean_error(result, "archon_add_events")
+        assert after == before
+        return
+    assert after == (before[0], before[1] + len(events))
+    ids = result.structured_content["ids"]
+    detail = await call(client, "archon_get_session", session_id=open_session, event_limit=500)
+    stored = [e for e in detail["events"] if e["id"] in set(ids)]
+    assert [e["id"] for e in stored] == ids  # oldest first == the order given
+    for event, given_event in zip(stored, events, strict=True):
+        assert _same_json(event["event_data"], given_event["event_data"])
+        assert event["event_type"] == given_event["event_type"].strip()
+
+
+@PROPERTY_SETTINGS
+@given(
     query=text_values | st.text(alphabet="&|!():*<>-'\"\\ %_", max_size=30) | st.text(max_size=3000),
     limit=st.integers(min_value=-5, max_value=10**12),
     threshold=st.floats(allow_nan=False, allow_infinity=False, min_value=-2, max_value=2),

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from tests.helpers import call
+from tests.helpers import call, call_error
 
 pytestmark = pytest.mark.anyio
 
@@ -72,6 +72,48 @@ async def test_add_event_and_get_session_returns_events_in_time_order(client) ->
     assert detail["event_count"] == 4 and detail["has_more_events"] is False
     timestamps = [e["timestamp"] for e in detail["events"]]
     assert timestamps == sorted(timestamps)
+
+
+async def test_add_events_stores_a_batch_in_order_and_makes_it_searchable(client, app) -> None:
+    session = await call(client, "archon_create_session", agent="claude")
+    await call(client, "archon_add_event", session_id=session["id"], event_type="task_created", event_data={"n": 0})
+    batch = [
+        {"event_type": "decision_made", "event_data": {"decision": "use pgvector HNSW for the billing search"}},
+        {"event_type": "error_encountered", "event_data": {"error": "KeyError: 'invoice_total' in billing.py"}},
+        {"event_type": "task_completed", "event_data": {"task_id": "7"}, "metadata": {"file": "billing.py"}},
+    ]
+    added = await call(client, "archon_add_events", session_id=session["id"], events=batch)
+    assert added["count"] == 3 and len(set(added["ids"])) == 3 and added["embedding_status"] == "pending"
+    assert added["first_timestamp"] < added["last_timestamp"]
+    detail = await call(client, "archon_get_session", session_id=session["id"])
+    assert [e["event_type"] for e in detail["events"]] == ["task_created", *(b["event_type"] for b in batch)]
+    assert [e["id"] for e in detail["events"][1:]] == added["ids"]
+    assert detail["events"][3]["metadata"] == {"file": "billing.py"} and detail["events"][1]["metadata"] == {}
+    found = await call(client, "archon_search_events", query="invoice_total KeyError", session_id=session["id"])
+    assert found["results"][0]["id"] == added["ids"][1]
+    assert await app.worker.wait_idle(30)
+    stats = await call(client, "archon_get_stats")
+    assert stats["events"] == 4 and stats["pending_events"] == 0
+
+
+async def test_add_events_is_all_or_nothing_and_names_the_bad_item(client) -> None:
+    session = await call(client, "archon_create_session", agent="claude")
+    good = {"event_type": "note", "event_data": {"text": "fine"}}
+    cases = {
+        "events[1]: event_data is required": [good, {"event_type": "note"}],
+        "events[2] must be an object": [good, good, "just text"],
+        "events[0] has unknown fields ['colour']": [{**good, "colour": "red"}],
+        "events must be a non-empty list": [],
+        "send at most 500 per call": [good] * 501,
+    }
+    for expected, events in cases.items():
+        message = await call_error(client, "archon_add_events", session_id=session["id"], events=events)
+        assert expected in message, (expected, message)
+    detail = await call(client, "archon_get_session", session_id=session["id"])
+    assert detail["event_count"] == 0
+    await call(client, "archon_end_session", session_id=session["id"])
+    ended = await call_error(client, "archon_add_events", session_id=session["id"], events=[good])
+    assert "ended" in ended and "archon_create_session" in ended
 
 
 async def test_get_session_pages_through_events(client) -> None:

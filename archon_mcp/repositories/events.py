@@ -18,6 +18,22 @@ async def insert(db: AsyncSession, **values: Any) -> SessionEvent:
     return (await db.scalars(stmt)).one()
 
 
+async def insert_many(db: AsyncSession, session_id: uuid.UUID, rows: list[dict[str, Any]]) -> list[SessionEvent]:
+    """One multi-row INSERT ... RETURNING. The rows share the transaction's `now()`, so each gets one
+    more microsecond than the one before: the session keeps them in the order given."""
+    values = [
+        {
+            **row,
+            "session_id": session_id,
+            "needs_embedding": True,
+            "timestamp": func.now() + func.make_interval(0, 0, 0, 0, 0, 0, i / 1_000_000),
+        }
+        for i, row in enumerate(rows)
+    ]
+    stored = list((await db.scalars(sql_insert(SessionEvent).values(values).returning(SessionEvent))).all())
+    return sorted(stored, key=lambda event: event.timestamp)
+
+
 async def count_for_session(db: AsyncSession, session_id: uuid.UUID) -> int:
     stmt = select(func.count(SessionEvent.id)).where(SessionEvent.session_id == session_id)
     return int(await db.scalar(stmt) or 0)

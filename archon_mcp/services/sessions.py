@@ -9,12 +9,13 @@ from typing import Any, Literal
 from archon_mcp.config import Settings
 from archon_mcp.db import Database
 from archon_mcp.embeddings import session_text
-from archon_mcp.errors import ConflictError, NotFoundError
+from archon_mcp.errors import ConflictError, InvalidInputError, NotFoundError
 from archon_mcp.repositories import events as events_repo
 from archon_mcp.repositories import sessions as sessions_repo
 from archon_mcp.schemas import (
     ActiveSessions,
     EventOut,
+    EventsAdded,
     LastSession,
     RecentSessions,
     SessionCount,
@@ -161,6 +162,51 @@ class SessionService:
             )
         self._on_pending()
         return event_out(row)
+
+    async def add_events(self, session_id: Any, events: Any) -> EventsAdded:
+        """Several events in one transaction (all stored, or none), in the order given."""
+        sid = self._session_id(session_id)
+        limit = self._settings.max_batch_events
+        if not isinstance(events, list) or not events:
+            raise InvalidInputError(
+                f"events must be a non-empty list (at most {limit}) of objects like "
+                '{"event_type": "task_completed", "event_data": {"task_id": "123"}}'
+            )
+        if len(events) > limit:
+            raise InvalidInputError(f"events has {len(events)} items; send at most {limit} per call")
+        rows = [self._batch_item(i, item) for i, item in enumerate(events)]
+        async with self._db.session() as db, db.begin():
+            session = await self._load(db, sid, lock="share")
+            if session.ended_at is not None:
+                raise ConflictError(
+                    f"session {sid} ended at {session.ended_at.isoformat()}; events can only be added to an "
+                    "active session. Start a new one with archon_create_session and log the events there"
+                )
+            stored = await events_repo.insert_many(db, sid, rows)
+        self._on_pending()
+        return EventsAdded(
+            session_id=str(sid),
+            count=len(stored),
+            ids=[str(e.id) for e in stored],
+            first_timestamp=stored[0].timestamp,
+            last_timestamp=stored[-1].timestamp,
+        )
+
+    def _batch_item(self, index: int, item: Any) -> dict[str, Any]:
+        where = f"events[{index}]"
+        if not isinstance(item, dict):
+            raise InvalidInputError(f"{where} must be an object with event_type, event_data and optional metadata")
+        unknown = sorted(set(item) - {"event_type", "event_data", "metadata"})
+        if unknown:
+            raise InvalidInputError(f"{where} has unknown fields {unknown}; allowed: event_type, event_data, metadata")
+        try:
+            return {
+                "event_type": v.check_event_type(item.get("event_type"), self._settings),
+                "event_data": v.check_json_object(item.get("event_data"), "event_data", self._settings, required=True),
+                "metadata_": v.check_json_object(item.get("metadata"), "metadata", self._settings, required=False),
+            }
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{where}: {exc}") from exc
 
     # --- temporal queries ---------------------------------------------------------------------
     async def get_last_session(self, agent: Any, event_limit: Any = 50) -> LastSession:

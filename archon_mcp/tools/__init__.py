@@ -13,6 +13,7 @@ TOOL_NAMES = (
     "archon_get_session",
     "archon_list_sessions",
     "archon_add_event",
+    "archon_add_events",
     "archon_search_sessions",
     "archon_search_events",
     "archon_get_last_session",
