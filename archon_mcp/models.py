@@ -37,8 +37,10 @@ class Base(DeclarativeBase):
 class EmbeddingColumns:
     """Columns shared by every embedded table: the vector, who made it, and the retry state."""
 
-    # Dimension-less here: the migration fixes the real size from the configured model.
-    embedding: Mapped[list[float] | None] = mapped_column(Vector(), nullable=True)
+    # Dimension-less here: the migration fixes the real size from the configured model. Deferred:
+    # reads (get_session's events, search hits) never need the vector itself, and 384-1536 floats
+    # a row are most of the bytes a query would otherwise carry back.
+    embedding: Mapped[list[float] | None] = mapped_column(Vector(), nullable=True, deferred=True)
     embedding_model: Mapped[str | None] = mapped_column(Text, nullable=True)
     needs_embedding: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     embedding_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))

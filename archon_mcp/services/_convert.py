@@ -9,7 +9,9 @@ from archon_mcp.schemas import EmbeddingStatus, EventOut, SessionOut, SessionWit
 def embedding_status(row: AgentSession | SessionEvent) -> EmbeddingStatus:
     if row.needs_embedding:
         return "pending"
-    return "embedded" if row.embedding is not None else "none"
+    # `embedding_model` is set together with the vector (and cleared with it): reading it does not
+    # load the deferred vector column.
+    return "embedded" if row.embedding_model is not None else "none"
 
 
 def session_fields(row: AgentSession) -> dict:
