@@ -6,15 +6,19 @@ random-but-clustered: 300 centres are real all-MiniLM-L6-v2 embeddings of worklo
 each stored vector is a centre plus Gaussian noise (cosine to its centre ~0.85), normalised. So
 real queries through MCP land near real clusters, as they would on a real store.
 
-Per size: the HNSW index is rebuilt (same m=16, ef_construction=64 as the migration; build time
-reported), then
+Per size, and per HNSW build configuration (m, ef_construction; by default the one the
+migrations create, read back from the index they made): the HNSW index is rebuilt (build time
+and size reported), then
   * SQL (asyncpg, the server's query shape): latency and recall@10 against exact search
     (index scans disabled) for held-out query vectors, at several hnsw.ef_search values;
   * MCP (stdio `archon-mcp serve` on the same database), at the sizes in --mcp-sizes: end-to-end
-    archon_search_events latency including embedding the query text.
+    archon_search_events latency including embedding the query text (with the first
+    configuration only).
+Several configurations (--hnsw 16:64,24:128) share one load and one exact search per size.
 
     .venv/bin/python bench/scale.py                          # 10k and 100k, ~5 min
     .venv/bin/python bench/scale.py --sizes 10000,100000,1000000
+    .venv/bin/python bench/scale.py --sizes 100000 --mcp-sizes '' --hnsw 16:64,24:128 --tag _hnsw
 """
 
 from __future__ import annotations
@@ -56,8 +60,9 @@ MODEL = "all-MiniLM-L6-v2"
 DIM = 384
 EVENTS_PER_SESSION = 20
 NOISE = 0.6  # per-vector noise norm relative to the unit centre: cos(v, centre) ~ 1/sqrt(1+0.36)
-EF_SEARCH = (40, 100, 200, 400)
-SERVER_EF = 100  # what repositories/search.tune_hnsw sets for limit <= 25
+EF_SEARCH = "40,100,200,400"
+SERVER_EF = 200  # what repositories/search.tune_hnsw sets for limit <= 50 (search.EF_SEARCH)
+HNSW_INDEXES = ("ix_archon_session_events_embedding_hnsw", "ix_archon_sessions_embedding_hnsw")
 
 # The server's query shape (repositories/search.nearest_events), without optional filters.
 EVENT_QUERY = """
@@ -177,17 +182,48 @@ async def load(conn, rng: np.random.Generator, c: np.ndarray, start: int, n: int
     return time.perf_counter() - t0
 
 
-async def rebuild_index(conn) -> float:
+async def migrated_hnsw(conn) -> tuple[list[str], tuple[int, int]]:
+    """The HNSW index definitions the migrations created (CREATE INDEX statements), and their
+    (m, ef_construction): the configuration the shipped schema builds."""
+    rows = await conn.fetch(
+        "SELECT c.relname, pg_get_indexdef(c.oid) AS def, c.reloptions FROM pg_class c "
+        "WHERE c.relname = ANY($1::text[]) ORDER BY c.relname",
+        list(HNSW_INDEXES),
+    )
+    if len(rows) != len(HNSW_INDEXES):
+        raise RuntimeError(f"the migrations did not create {HNSW_INDEXES}: found {[r['relname'] for r in rows]}")
+    configs = set()
+    for r in rows:
+        opts = dict(o.split("=", 1) for o in r["reloptions"] or [])
+        # pgvector's defaults when WITH (...) leaves them out
+        configs.add((int(opts.get("m", 16)), int(opts.get("ef_construction", 64))))
+    if len(configs) != 1:
+        raise RuntimeError(f"the two HNSW indexes differ: {configs}")
+    return [r["def"] for r in rows], configs.pop()
+
+
+def with_params(definition: str, m: int, ef_construction: int) -> str:
+    """The migration's CREATE INDEX (name, table, opclass, any WHERE) with other build parameters."""
+    new, n = re.subn(r"WITH \([^)]*\)", f"WITH (m = {m}, ef_construction = {ef_construction})", definition)
+    if n != 1:
+        raise RuntimeError(f"unexpected index definition: {definition}")
+    return new
+
+
+async def rebuild_index(conn, definitions: list[str], m: int, ef_construction: int) -> float:
     t0 = time.perf_counter()
     await conn.execute("SET maintenance_work_mem = '1GB'")
-    for table_name in ("archon_session_events", "archon_sessions"):
-        await conn.execute(f"DROP INDEX IF EXISTS ix_{table_name}_embedding_hnsw")
-        await conn.execute(
-            f"CREATE INDEX ix_{table_name}_embedding_hnsw ON {table_name} "
-            "USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
-        )
+    for name, definition in zip(HNSW_INDEXES, definitions, strict=True):
+        await conn.execute(f"DROP INDEX IF EXISTS {name}")
+        await conn.execute(with_params(definition, m, ef_construction))
     await conn.execute("ANALYZE archon_session_events; ANALYZE archon_sessions")
     return time.perf_counter() - t0
+
+
+async def index_bytes(conn) -> int:
+    return await conn.fetchval(
+        "SELECT sum(pg_relation_size(oid))::bigint FROM pg_class WHERE relname = ANY($1::text[])", list(HNSW_INDEXES)
+    )
 
 
 async def sql_search(conn, queries: np.ndarray, ef: int | None) -> tuple[list[list], list[float], str]:
@@ -258,54 +294,70 @@ async def main_async(args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(11)
     queries = clustered(np.random.default_rng(99), c, args.queries)
     conn = await connect(url)
-    await conn.execute("DROP INDEX IF EXISTS ix_archon_session_events_embedding_hnsw")
+    definitions, migrated = await migrated_hnsw(conn)
+    configs = args.hnsw or [migrated]
+    log(f"migrations build HNSW with m={migrated[0]}, ef_construction={migrated[1]}; measuring {configs}")
     loaded = 0
     out = []
     try:
         for size in args.sizes:
             log(f"loading to {size} events")
-            await conn.execute("DROP INDEX IF EXISTS ix_archon_session_events_embedding_hnsw")
+            for name in HNSW_INDEXES:  # COPY into bare tables, build afterwards
+                await conn.execute(f"DROP INDEX IF EXISTS {name}")
             load_s = await load(conn, rng, c, loaded, size - loaded)
             loaded = size
-            log(f"building HNSW at {size}")
-            build_s = await rebuild_index(conn)
-            exact_ids, exact_ms, _ = await sql_search(conn, queries, None)
-            row = {
-                "events": size,
-                "sessions": await conn.fetchval("SELECT count(*) FROM archon_sessions"),
-                "copy_s": round(load_s, 1),
-                "hnsw_build_s": round(build_s, 1),
-                "exact_ms": percentiles(exact_ms),
-                "hnsw": {},
-            }
-            for ef in EF_SEARCH:
-                await sql_search(conn, queries[:5], ef)  # warm the index pages
-                ids, ms, plan = await sql_search(conn, queries, ef)
-                row["hnsw"][ef] = {"recall_at_10": recall(ids, exact_ids), "ms": percentiles(ms)}
-                row.setdefault("plan", plan)
-            # The embedding queue's counts, as the server words them: `IS TRUE` cannot use the
-            # partial index `WHERE needs_embedding`; the bare column can.
-            for label, where in (("is_true", "needs_embedding IS TRUE"), ("bare", "needs_embedding")):
-                t0 = time.perf_counter()
-                for tbl in ("archon_sessions", "archon_session_events"):
-                    await conn.fetchval(f"SELECT count(*) FROM {tbl} WHERE {where}")
-                row.setdefault("pending_count_ms", {})[label] = round((time.perf_counter() - t0) * 1000, 2)
-            if size in args.mcp_sizes:
-                log(f"MCP searches at {size}")
-                row["mcp"] = await mcp_search(args.data_dir, args.mcp_queries)
-                if args.also_src:
-                    log(f"MCP searches at {size} with {args.also_src}")
-                    row["mcp_also_src"] = {
-                        "src": args.also_src,
-                        **await mcp_search(args.data_dir, args.mcp_queries, args.also_src),
+            sessions = await conn.fetchval("SELECT count(*) FROM archon_sessions")
+            exact_ids = exact_ms = None
+            for i_config, (m, ef_construction) in enumerate(configs):
+                log(f"building HNSW at {size} with m={m}, ef_construction={ef_construction}")
+                build_s = await rebuild_index(conn, definitions, m, ef_construction)
+                if exact_ids is None:
+                    exact_ids, exact_ms, _ = await sql_search(conn, queries, None)
+                row = {
+                    "events": size,
+                    "sessions": sessions,
+                    "hnsw_m": m,
+                    "hnsw_ef_construction": ef_construction,
+                    "migration_default": (m, ef_construction) == migrated,
+                    "copy_s": round(load_s, 1),
+                    "hnsw_build_s": round(build_s, 1),
+                    "hnsw_index_mb": round(await index_bytes(conn) / 2**20, 1),
+                    "exact_ms": percentiles(exact_ms),
+                    "hnsw": {},
+                }
+                for ef in args.ef_search:
+                    await sql_search(conn, queries[:5], ef)  # warm the index pages
+                    ids, ms, plan = await sql_search(conn, queries, ef)
+                    row["hnsw"][ef] = {
+                        "recall_at_10": recall(ids, exact_ids),
+                        "ms": percentiles(ms),
+                        # the planner may prefer the exact scan at a large ef_search on a small table
+                        "plan_uses_hnsw": "embedding_hnsw" in plan,
                     }
-            out.append(row)
-            log(json.dumps({k: v for k, v in row.items() if k != "plan"}))
+                    row.setdefault("plan", plan)
+                # The embedding queue's counts, as the server words them: `IS TRUE` cannot use the
+                # partial index `WHERE needs_embedding`; the bare column can.
+                for label, where in (("is_true", "needs_embedding IS TRUE"), ("bare", "needs_embedding")):
+                    t0 = time.perf_counter()
+                    for tbl in ("archon_sessions", "archon_session_events"):
+                        await conn.fetchval(f"SELECT count(*) FROM {tbl} WHERE {where}")
+                    row.setdefault("pending_count_ms", {})[label] = round((time.perf_counter() - t0) * 1000, 2)
+                if size in args.mcp_sizes and i_config == 0:
+                    log(f"MCP searches at {size}")
+                    row["mcp"] = await mcp_search(args.data_dir, args.mcp_queries)
+                    if args.also_src:
+                        log(f"MCP searches at {size} with {args.also_src}")
+                        row["mcp_also_src"] = {
+                            "src": args.also_src,
+                            **await mcp_search(args.data_dir, args.mcp_queries, args.also_src),
+                        }
+                out.append(row)
+                log(json.dumps({k: v for k, v in row.items() if k != "plan"}))
     finally:
         await conn.close()
         if not args.keep:
             await recreate_database(admin, DB)
-    return {"results": out}
+    return {"migrated_hnsw": {"m": migrated[0], "ef_construction": migrated[1]}, "results": out}
 
 
 def render(results: list[dict]) -> str:
@@ -315,7 +367,9 @@ def render(results: list[dict]) -> str:
             rows.append(
                 [
                     f"{r['events']:,}",
-                    ef,
+                    r.get("hnsw_m", 16),
+                    r.get("hnsw_ef_construction", 64),
+                    f"**{ef}**" if int(ef) == SERVER_EF else ef,
                     h["recall_at_10"],
                     h["ms"]["p50"],
                     h["ms"]["p95"],
@@ -324,7 +378,18 @@ def render(results: list[dict]) -> str:
                 ]
             )
     text = table(
-        ["events", "ef_search", "recall@10", "HNSW p50 ms", "HNSW p95 ms", "exact p50 ms", "index build s"], rows
+        [
+            "events",
+            "m",
+            "ef_construction",
+            "ef_search",
+            "recall@10",
+            "HNSW p50 ms",
+            "HNSW p95 ms",
+            "exact p50 ms",
+            "index build s",
+        ],
+        rows,
     )
     mrows = [
         [
@@ -366,7 +431,26 @@ def main() -> None:
     p.add_argument("--keep", action="store_true", help="keep the bench_scale database afterwards")
     p.add_argument("--also-src", default="", help="also time MCP search with the server from this source tree")
     p.add_argument("--tag", default="", help="suffix for the results file (scale<tag>.json)")
+    p.add_argument("--ef-search", default=EF_SEARCH, help="comma-separated hnsw.ef_search values")
+    p.add_argument("--hnsw-m", type=int, help="HNSW m to build with (default: what the migrations create)")
+    p.add_argument("--hnsw-ef-construction", type=int, help="HNSW ef_construction (default: the migrations')")
+    p.add_argument(
+        "--hnsw",
+        default="",
+        help="several build configurations M:EF_CONSTRUCTION,... measured on the same data, e.g. 16:64,24:128",
+    )
     args = p.parse_args()
+    if args.hnsw and (args.hnsw_m or args.hnsw_ef_construction):
+        p.error("--hnsw or --hnsw-m/--hnsw-ef-construction, not both")
+    if args.hnsw:
+        args.hnsw = [tuple(int(x) for x in pair.split(":")) for pair in args.hnsw.split(",")]
+    elif args.hnsw_m or args.hnsw_ef_construction:
+        if not (args.hnsw_m and args.hnsw_ef_construction):
+            p.error("give both --hnsw-m and --hnsw-ef-construction")
+        args.hnsw = [(args.hnsw_m, args.hnsw_ef_construction)]
+    else:
+        args.hnsw = []
+    args.ef_search = [int(x) for x in args.ef_search.split(",")]
     args.sizes = sorted(int(x) for x in args.sizes.split(","))
     args.mcp_sizes = {int(x) for x in args.mcp_sizes.split(",") if x}
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
