@@ -10,6 +10,7 @@ import anyio
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 
 import archon_mcp
 from archon_mcp.config import Settings
@@ -133,22 +134,6 @@ class Database:
             await _ensure_database(admin_url, settings.database_name)
             url = _with_database(admin_url, settings.database_name)
         self.url = url
-        # jit: short OLTP queries never win from it, and a plan that crosses its cost threshold
-        # (counts over a large table) pays tens of ms of compile time per call.
-        server_settings = {"application_name": "archon-mcp", "jit": "off"}
-        if not settings.db_synchronous_commit:
-            # Opt-in: a commit returns before the WAL flush (~10 ms per fsync on a busy disk, the
-            # write tools' biggest cost), but a PostgreSQL or OS crash can then lose the last
-            # ~0.6 s of acknowledged writes. Off by default: an accepted write must survive.
-            server_settings["synchronous_commit"] = "off"
-        if settings.db_idle_in_transaction_timeout_ms:
-            server_settings["idle_in_transaction_session_timeout"] = str(settings.db_idle_in_transaction_timeout_ms)
-        connect_args: dict[str, object] = {"timeout": settings.db_connect_timeout, "server_settings": server_settings}
-        if settings.db_statement_timeout_ms:
-            server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
-            # statement_timeout is enforced by the server; a server that hangs (stopped, partitioned)
-            # enforces nothing. Give up on our side a little later, so the call fails instead of hanging.
-            connect_args["command_timeout"] = settings.db_statement_timeout_ms / 1000 + 5
         self._engine = create_async_engine(
             url,
             pool_size=settings.db_pool_size,
@@ -157,7 +142,7 @@ class Database:
             # does not drop idle connections behind our back, remote servers and poolers do.
             pool_pre_ping=not self.embedded,
             pool_timeout=settings.db_connect_timeout,
-            connect_args=connect_args,
+            connect_args=self._connect_args(),
         )
         self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)
         try:
@@ -168,17 +153,47 @@ class Database:
         except OSError as exc:
             raise DatabaseUnavailableError(f"cannot reach PostgreSQL: {exc}") from exc
 
+    def _connect_args(self, *, migrations: bool = False) -> dict[str, object]:
+        settings = self.settings
+        # jit: short OLTP queries never win from it, and a plan that crosses its cost threshold
+        # (counts over a large table) pays tens of ms of compile time per call.
+        server_settings = {"application_name": "archon-mcp", "jit": "off"}
+        connect_args: dict[str, object] = {"timeout": settings.db_connect_timeout, "server_settings": server_settings}
+        if migrations:
+            # A migration may rebuild an index over a large store for minutes (0003: ~85 s at 100k
+            # events on 2 cores): no statement timeout, on either side.
+            server_settings["application_name"] = "archon-mcp migrations"
+            return connect_args
+        if not settings.db_synchronous_commit:
+            # Opt-in: a commit returns before the WAL flush (~10 ms per fsync on a busy disk, the
+            # write tools' biggest cost), but a PostgreSQL or OS crash can then lose the last
+            # ~0.6 s of acknowledged writes. Off by default: an accepted write must survive.
+            server_settings["synchronous_commit"] = "off"
+        if settings.db_idle_in_transaction_timeout_ms:
+            server_settings["idle_in_transaction_session_timeout"] = str(settings.db_idle_in_transaction_timeout_ms)
+        if settings.db_statement_timeout_ms:
+            server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
+            # statement_timeout is enforced by the server; a server that hangs (stopped, partitioned)
+            # enforces nothing. Give up on our side a little later, so the call fails instead of hanging.
+            connect_args["command_timeout"] = settings.db_statement_timeout_ms / 1000 + 5
+        return connect_args
+
     async def upgrade(self, revision: str = "head") -> None:
-        """Apply migrations; an advisory lock makes concurrent starts take turns."""
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
-            await conn.commit()
-            try:
-                await conn.run_sync(_upgrade, self.settings, revision)
+        """Apply migrations; an advisory lock makes concurrent starts take turns. On a connection
+        of its own, without the request path's statement timeouts."""
+        engine = create_async_engine(self.url, poolclass=NullPool, connect_args=self._connect_args(migrations=True))
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
                 await conn.commit()
-            finally:
-                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
-                await conn.commit()
+                try:
+                    await conn.run_sync(_upgrade, self.settings, revision)
+                    await conn.commit()
+                finally:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+                    await conn.commit()
+        finally:
+            await engine.dispose()
 
     async def stored_embedding_config(self) -> EmbeddingConfig | None:
         async with self.session() as session:

@@ -51,3 +51,24 @@ def test_the_server_module_loads_without_sqlalchemy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]"
+
+
+async def test_migrations_are_not_bound_by_the_request_statement_timeout(admin_url: str) -> None:
+    """An index rebuild over a large store takes minutes; the 1 ms statement timeout of the request
+    path (here) would cancel any migration that ran under it."""
+    from archon_mcp.db import Database
+
+    url = await create_database(admin_url, f"archon_slowmig_{uuid.uuid4().hex[:8]}")
+    database = Database(make_settings(url, db_statement_timeout_ms=1))
+    await database.start(check_embedding=False)
+    try:
+        engine = create_async_engine(url)
+        async with engine.connect() as conn:
+            head = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+            indexes = await conn.scalar(
+                text("SELECT count(*) FROM pg_indexes WHERE indexdef LIKE '%hnsw%' AND indexdef LIKE '%m=''24''%'")
+            )
+        await engine.dispose()
+        assert head == "0003" and indexes == 2
+    finally:
+        await database.close()

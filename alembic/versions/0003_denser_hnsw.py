@@ -35,8 +35,6 @@ depends_on: str | Sequence[str] | None = None
 TABLES = ("archon_sessions", "archon_session_events")
 OLD = "m = 16, ef_construction = 64"  # 0001
 NEW = "m = 24, ef_construction = 128"
-# Client-side bound of one index build (asyncpg), see _execute_long.
-BUILD_TIMEOUT_S = 24 * 3600
 # pgvector builds the graph in maintenance_work_mem and, once it no longer fits, goes on on disk
 # "significantly" slower: at 100k events with the 64 MB default the upgrade took 410 s instead of
 # ~80 s. Per vector the graph holds the vector plus ~1 KB of links and bookkeeping at m = 24
@@ -46,24 +44,6 @@ BUILD_TIMEOUT_S = 24 * 3600
 # Docker default is 64 MB).
 GRAPH_OVERHEAD_BYTES = 1024
 MAX_BUILD_MEMORY_MB = 1024
-
-
-def _execute_long(sql: str) -> None:
-    """Run a statement that may take minutes on a large store.
-
-    The server migrates on a connection with statement_timeout = 30 s (server side, lifted by
-    SET LOCAL below) and asyncpg's command_timeout = 35 s (client side, which no SQL can change):
-    through op.execute, a 100k-event build was cancelled after 35 s and the server could not
-    start. So on asyncpg the statement goes to the driver connection with its own timeout, in the
-    transaction that SQLAlchemy already opened on it.
-    """
-    driver = op.get_bind().connection.driver_connection
-    if type(driver).__module__.split(".", 1)[0] == "asyncpg":
-        from sqlalchemy.util import await_only
-
-        await_only(driver.execute(sql, timeout=BUILD_TIMEOUT_S))
-    else:
-        op.execute(sql)
 
 
 def _build_memory() -> None:
@@ -83,12 +63,13 @@ def _build_memory() -> None:
 
 
 def _rebuild(params: str) -> None:
-    # Also opens the transaction (SQLAlchemy begins lazily) that _execute_long runs in.
+    # The server migrates on a connection without timeouts (Database.upgrade); `db upgrade` against a
+    # role or database with a statement_timeout of its own must not cut a long build short either.
     op.execute("SET LOCAL statement_timeout = 0")
     _build_memory()
     for table in TABLES:
         name = f"ix_{table}_embedding_hnsw"
-        _execute_long(f"CREATE INDEX {name}_new ON {table} USING hnsw (embedding vector_cosine_ops) WITH ({params})")
+        op.execute(f"CREATE INDEX {name}_new ON {table} USING hnsw (embedding vector_cosine_ops) WITH ({params})")
         op.execute(f"DROP INDEX {name}")
         op.execute(f"ALTER INDEX {name}_new RENAME TO {name}")
 
