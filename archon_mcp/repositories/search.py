@@ -59,11 +59,20 @@ def _queries(query: str) -> tuple[Any, Any, Any]:
 
 
 async def tune_hnsw(db: AsyncSession, limit: int) -> None:
-    """Per-transaction recall knobs: a wider candidate list, and iterative scans so that
-    filtered queries still fill `limit` (pgvector >= 0.8)."""
+    """Per-transaction knobs for a search: a wider HNSW candidate list, iterative scans so that
+    filtered queries still fill `limit` (pgvector >= 0.8), and no sequential scans.
+
+    Below ~50k rows the planner prices the HNSW scan (its start-up cost grows with ef_search) above
+    a sequential scan plus a top-N sort, and picks the scan, which must read every TOASTed vector:
+    34 ms instead of 1.6 ms for 40 neighbours at 10k events (EXPLAIN ANALYZE, docs/BENCHMARKS.md).
+    Discouraging sequential scans leaves the choice between the HNSW index and the other indexes
+    (a session's own events by `session_id`) to the planner; every search query has an index path."""
     ef_search = max(EF_SEARCH, limit * 4)
     await db.execute(
-        text("SELECT set_config('hnsw.ef_search', :v, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"),
+        text(
+            "SELECT set_config('hnsw.ef_search', :v, true), set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+            "set_config('enable_seqscan', 'off', true)"
+        ),
         {"v": str(ef_search)},
     )
 

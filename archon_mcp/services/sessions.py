@@ -150,13 +150,7 @@ class SessionService:
         data = v.check_json_object(event_data, "event_data", self._settings, required=True)
         meta = v.check_json_object(metadata, "metadata", self._settings, required=False)
         async with self._db.session() as db, db.begin():
-            # FOR SHARE: concurrent events proceed together, end_session waits for them.
-            session = await self._load(db, sid, lock="share")
-            if session.ended_at is not None:
-                raise ConflictError(
-                    f"session {sid} ended at {session.ended_at.isoformat()}; events can only be added to an "
-                    "active session. Start a new one with archon_create_session and log the event there"
-                )
+            await self._lock_active_for_events(db, sid)
             row = await events_repo.insert(
                 db, session_id=sid, event_type=kind, event_data=data, metadata_=meta, needs_embedding=True
             )
@@ -176,12 +170,7 @@ class SessionService:
             raise InvalidInputError(f"events has {len(events)} items; send at most {limit} per call")
         rows = [self._batch_item(i, item) for i, item in enumerate(events)]
         async with self._db.session() as db, db.begin():
-            session = await self._load(db, sid, lock="share")
-            if session.ended_at is not None:
-                raise ConflictError(
-                    f"session {sid} ended at {session.ended_at.isoformat()}; events can only be added to an "
-                    "active session. Start a new one with archon_create_session and log the events there"
-                )
+            await self._lock_active_for_events(db, sid)
             stored = await events_repo.insert_many(db, sid, rows)
         self._on_pending()
         return EventsAdded(
@@ -191,6 +180,15 @@ class SessionService:
             first_timestamp=stored[0].timestamp,
             last_timestamp=stored[-1].timestamp,
         )
+
+    async def _lock_active_for_events(self, db: Any, sid: Any) -> None:
+        # FOR SHARE: concurrent events proceed together, end_session waits for them.
+        session = await self._load(db, sid, lock="share")
+        if session.ended_at is not None:
+            raise ConflictError(
+                f"session {sid} ended at {session.ended_at.isoformat()}; events can only be added to an "
+                "active session. Start a new one with archon_create_session and log the event there"
+            )
 
     def _batch_item(self, index: int, item: Any) -> dict[str, Any]:
         where = f"events[{index}]"
