@@ -19,7 +19,12 @@ from archon_mcp.repositories.sessions import filter_sessions
 # recall@10 vs exact search at 100k events is 0.9825-0.9925 at 100 and 0.9925-0.999 at 200, for
 # 6-11 ms p50 (docs/BENCHMARKS.md, bench/results/scale_hnsw.json).
 EF_SEARCH = 200
-KEYWORD_SCAN_CAP = 1000
+# Keyword candidates ranked per search: rows matching every query term (specific: rare identifiers,
+# phrases) and rows matching any term (a query's common words match most of a store, and those
+# candidates are an arbitrary sample anyway). Ranking 2 x 1,000 took 40-115 ms at 10k events,
+# 1,000 + 200 about a third of that (docs/BENCHMARKS.md).
+ALL_TERMS_CAP = 1000
+ANY_TERM_CAP = 200
 
 
 @dataclass(frozen=True)
@@ -136,11 +141,11 @@ def _vector_similarity(model: Any, vector: list[float] | None, model_name: str) 
 
 
 def _capped_matches(base: Any, tsv: Any, any_term: Any, all_english: Any, all_simple: Any) -> Any:
-    """Ids to rank: up to KEYWORD_SCAN_CAP rows matching every term, plus as many matching any term.
+    """Ids to rank: up to ALL_TERMS_CAP rows matching every term, plus ANY_TERM_CAP matching any term.
     Ranking every row that shares one common word with the query costs seconds at 100k rows; rows
     with all the terms (rare identifiers, specific phrases) are always among the candidates."""
-    all_terms = base.where(or_(tsv.op("@@")(all_english), tsv.op("@@")(all_simple))).limit(KEYWORD_SCAN_CAP)
-    any_terms = base.where(tsv.op("@@")(any_term)).limit(KEYWORD_SCAN_CAP)
+    all_terms = base.where(or_(tsv.op("@@")(all_english), tsv.op("@@")(all_simple))).limit(ALL_TERMS_CAP)
+    any_terms = base.where(tsv.op("@@")(any_term)).limit(ANY_TERM_CAP)
     return union(all_terms, any_terms).subquery()
 
 
