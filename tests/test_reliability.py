@@ -438,9 +438,10 @@ async def test_sigkill_embedded_postgres_then_next_start_recovers(private_data_d
     wait_backends_gone(private_data_dir, 30)
     # The next start finds a dead postmaster, restarts PostgreSQL (crash recovery) and serves.
     async with Client(stdio_params(env)) as client:
+        # The first call waits for the background start-up (PostgreSQL restarted by then).
+        view = await call(client, "archon_get_session", session_id=session_id, event_limit=1)
         new_pid = postmaster_pid(private_data_dir)
         assert new_pid is not None and new_pid != pid
-        view = await call(client, "archon_get_session", session_id=session_id, event_limit=1)
         assert view["event_count"] == 200
         assert view["summary"] == "wrote two hundred events"
         fresh = (await call(client, "archon_create_session", agent="claude"))["id"]
