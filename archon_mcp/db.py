@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import anyio
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
 import archon_mcp
@@ -108,6 +108,7 @@ class Database:
         self.settings = settings
         self.url: str | None = None
         self._engine: AsyncEngine | None = None
+        self._autocommit: AsyncEngine | None = None
         self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
 
     @property
@@ -124,6 +125,19 @@ class Database:
         if self._sessionmaker is None:
             raise RuntimeError("Database.start() has not been called")
         return self._sessionmaker()
+
+    def connect(self) -> AsyncConnection:
+        """A pooled Core connection in autocommit mode: each statement is its own transaction, one
+        round trip without BEGIN/COMMIT. For the hot writes that are one statement each (an event,
+        a new session, ending one): through the ORM session they took 4-5 ms of Python and four
+        round trips, as one Core statement ~1.5 ms (docs/BENCHMARKS.md)."""
+        if self._autocommit is None:
+            raise RuntimeError("Database.start() has not been called")
+        return self._autocommit.connect()
+
+    def begin(self):
+        """A pooled Core connection inside a transaction (commits on success, rolls back on error)."""
+        return self.engine.begin()
 
     async def start(self, *, migrate: bool | None = None, check_embedding: bool = True) -> None:
         settings = self.settings
@@ -144,6 +158,7 @@ class Database:
             pool_timeout=settings.db_connect_timeout,
             connect_args=self._connect_args(),
         )
+        self._autocommit = self._engine.execution_options(isolation_level="AUTOCOMMIT")
         self._sessionmaker = async_sessionmaker(self._engine, expire_on_commit=False)
         try:
             if settings.migrate_on_start if migrate is None else migrate:
@@ -220,4 +235,5 @@ class Database:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+            self._autocommit = None
             self._sessionmaker = None

@@ -40,7 +40,7 @@ class NoModel:
     model = "all-MiniLM-L6-v2"
     dimensions = 384
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
+    async def embed(self, texts: list[str], *, background: bool = False) -> list[list[float]]:
         return [[0.0] * 384 for _ in texts]
 
     async def warmup(self) -> None:

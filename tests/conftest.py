@@ -129,8 +129,8 @@ class _Shared:
         self._inner = inner
         self.provider, self.model, self.dimensions = inner.provider, inner.model, inner.dimensions
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
-        return await self._inner.embed(texts)
+    async def embed(self, texts: list[str], *, background: bool = False) -> list[list[float]]:
+        return await self._inner.embed(texts, background=background)
 
     async def warmup(self) -> None:
         await self._inner.warmup()

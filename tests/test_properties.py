@@ -120,7 +120,10 @@ async def test_add_event_round_trips_or_refuses(client, app, open_session, event
 @given(
     events=st.lists(
         st.fixed_dictionaries(
-            {"event_type": st.sampled_from(["task_created", "note", "", "two words"]) | text_values, "event_data": anything}
+            {
+                "event_type": st.sampled_from(["task_created", "note", "", "two words"]) | text_values,
+                "event_data": anything,
+            }
         )
         | anything,
         max_size=6,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -49,6 +50,36 @@ async def test_end_session_without_summary(client) -> None:
     ended = await call(client, "archon_end_session", session_id=session["id"])
     assert ended["summary"] is None and ended["ended_at"] is not None
     assert ended["embedding_status"] == "none"
+
+
+async def test_events_racing_end_session_are_stored_before_the_end_or_refused(client) -> None:
+    """add_event and end_session are one statement each: every event either lands before the
+    session's end (and is kept) or is refused with the conflict error; none is stored after it."""
+    import asyncio
+
+    session = await call(client, "archon_create_session", agent="claude")
+    sid = session["id"]
+
+    async def add(n: int) -> tuple[int, Any]:
+        await asyncio.sleep(0.002 * (n % 10))
+        return n, await client.call_tool(
+            "archon_add_event", {"session_id": sid, "event_type": "context_shared", "event_data": {"n": n}}
+        )
+
+    async def end() -> dict:
+        await asyncio.sleep(0.01)
+        return await call(client, "archon_end_session", session_id=sid, summary="raced")
+
+    *results, ended = await asyncio.gather(*(add(n) for n in range(40)), end())
+    stored = {n: r.structured_content for n, r in results if not r.is_error}
+    refused = [r for _, r in results if r.is_error]
+    assert all("ended at" in " ".join(b.text for b in r.content) for r in refused)
+    assert all(event["timestamp"] <= ended["ended_at"] for event in stored.values())
+    detail = await call(client, "archon_get_session", session_id=sid, event_limit=100)
+    assert sorted(e["event_data"]["n"] for e in detail["events"]) == sorted(stored)
+    assert detail["event_count"] == len(stored)
+    again = await call_error(client, "archon_add_event", session_id=sid, event_type="x", event_data={"late": True})
+    assert "ended at" in again and "archon_create_session" in again
 
 
 async def test_add_event_and_get_session_returns_events_in_time_order(client) -> None:

@@ -11,8 +11,11 @@ class Embedder(Protocol):
     model: str
     dimensions: int
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
-        """One vector per text, in order, each of `dimensions` floats. Raises EmbeddingError."""
+    async def embed(self, texts: list[str], *, background: bool = False) -> list[list[float]]:
+        """One vector per text, in order, each of `dimensions` floats. Raises EmbeddingError.
+
+        `background`: the embedding queue's batches, which may yield the CPU to requests (the local
+        model runs them on a low-priority thread); a search's query vector is not background."""
         ...
 
     async def warmup(self) -> None:

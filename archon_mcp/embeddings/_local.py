@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import os
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
@@ -49,6 +52,19 @@ def _glibc() -> Any:
 _LIBC = _glibc()
 _MALLOC_TRIM = _LIBC.malloc_trim if _LIBC is not None else None
 
+# Niceness of the thread that embeds the background queue. The model saturates a core for as long as
+# a backlog lasts; at normal priority it takes that core from the request path (the event loop,
+# PostgreSQL's backends, the client on the same machine) and writes waited for CPU. At nice 10 the
+# scheduler gives it about a tenth of a contended core and all of an idle one (docs/BENCHMARKS.md).
+BACKGROUND_NICENESS = 10
+
+
+def _lower_thread_priority() -> None:
+    """Lower the calling thread's priority (Linux: setpriority on a thread id is per thread)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
+
 
 class LocalEmbedder:
     provider = "local"
@@ -59,6 +75,11 @@ class LocalEmbedder:
         self.threads = threads
         self._model: Any = None
         self._lock = threading.Lock()
+        # Queue batches run on their own low-priority thread; a search's query embedding runs on the
+        # default worker threads at normal priority, next to a batch in flight (one torch thread each).
+        self._background = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="archon-embed", initializer=_lower_thread_priority
+        )
 
     def _load(self) -> Any:
         with self._lock:
@@ -107,13 +128,17 @@ class LocalEmbedder:
             _MALLOC_TRIM(0)
         return [v.tolist() for v in vectors]
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
+    async def embed(self, texts: list[str], *, background: bool = False) -> list[list[float]]:
         if not texts:
             return []
+        if background:
+            return await asyncio.get_running_loop().run_in_executor(self._background, self._encode, texts)
         return await anyio.to_thread.run_sync(self._encode, texts)
 
     async def warmup(self) -> None:
         await anyio.to_thread.run_sync(self._load)
 
     async def aclose(self) -> None:
-        return None
+        # A batch still running finishes on its thread; nothing waits for it (its rows stay leased
+        # and become due again if it never stores them).
+        self._background.shutdown(wait=False, cancel_futures=True)

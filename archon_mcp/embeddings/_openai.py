@@ -36,7 +36,7 @@ class OpenAIEmbedder:
             http_client=http_client,
         )
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
+    async def embed(self, texts: list[str], *, background: bool = False) -> list[list[float]]:
         import openai
 
         if not texts:

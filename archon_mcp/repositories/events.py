@@ -1,36 +1,79 @@
-"""SQL over archon_session_events. Functions take an AsyncSession and never commit."""
+"""SQL over archon_session_events. Functions take an AsyncSession (ORM) or an AsyncConnection
+(Core: the write path) and never commit."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, bindparam, func, select, true
 from sqlalchemy import insert as sql_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from archon_mcp.models import SessionEvent
+from archon_mcp.models import AgentSession, SessionEvent
+
+_events = SessionEvent.__table__
+_sessions = AgentSession.__table__
+
+# What a write returns: the columns the public EventOut is made of, named like the ORM attributes
+# (`metadata_`), so the same converters read a Core row and an ORM object.
+RETURNED = (
+    _events.c.id,
+    _events.c.session_id,
+    _events.c.event_type,
+    _events.c.event_data,
+    _events.c.metadata.label("metadata_"),
+    _events.c.timestamp,
+    _events.c.needs_embedding,
+    _events.c.embedding_model,
+)
+
+# One statement, one round trip (autocommit): the event is stored only if its session exists and
+# is active, and FOR SHARE holds the session row until the insert is done, so a concurrent
+# end_session (FOR UPDATE) either waits for the event or ends the session first, and then this
+# inserts nothing.
+_INSERT_IF_ACTIVE = (
+    sql_insert(_events)
+    .from_select(
+        ["session_id", "event_type", "event_data", "metadata", "needs_embedding"],
+        select(
+            _sessions.c.id,
+            bindparam("event_type", type_=_events.c.event_type.type),
+            bindparam("event_data", type_=JSONB),
+            bindparam("metadata", type_=JSONB),
+            true(),
+        )
+        .where(_sessions.c.id == bindparam("session_id", type_=_sessions.c.id.type), _sessions.c.ended_at.is_(None))
+        .with_for_update(read=True),
+    )
+    .returning(*RETURNED)
+)
 
 
-async def insert(db: AsyncSession, **values: Any) -> SessionEvent:
-    # One INSERT ... RETURNING brings back the server defaults (id, timestamp): no refresh SELECT.
-    stmt = sql_insert(SessionEvent).values(**values).returning(SessionEvent)
-    return (await db.scalars(stmt)).one()
+async def insert_if_active(
+    conn: AsyncConnection, session_id: uuid.UUID, event_type: str, event_data: dict, metadata: dict
+) -> Row[Any] | None:
+    """The stored event, or None when the session does not exist or has ended."""
+    params = {"session_id": session_id, "event_type": event_type, "event_data": event_data, "metadata": metadata}
+    return (await conn.execute(_INSERT_IF_ACTIVE, params)).first()
 
 
-async def insert_many(db: AsyncSession, session_id: uuid.UUID, rows: list[dict[str, Any]]) -> list[SessionEvent]:
+async def insert_many(conn: AsyncConnection, session_id: uuid.UUID, rows: list[dict[str, Any]]) -> list[Row[Any]]:
     """One multi-row INSERT ... RETURNING. The rows share the transaction's `now()`, so each gets one
     more microsecond than the one before: the session keeps them in the order given."""
     values = [
         {
-            **row,
+            "event_type": row["event_type"],
+            "event_data": row["event_data"],
+            "metadata": row["metadata"],
             "session_id": session_id,
             "needs_embedding": True,
             "timestamp": func.now() + func.make_interval(0, 0, 0, 0, 0, 0, i / 1_000_000),
         }
         for i, row in enumerate(rows)
     ]
-    stored = list((await db.scalars(sql_insert(SessionEvent).values(values).returning(SessionEvent))).all())
+    stored = list((await conn.execute(sql_insert(_events).values(values).returning(*RETURNED))).all())
     return sorted(stored, key=lambda event: event.timestamp)
 
 

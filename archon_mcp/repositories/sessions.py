@@ -1,4 +1,5 @@
-"""SQL over archon_sessions. Functions take an AsyncSession and never commit."""
+"""SQL over archon_sessions. Functions take an AsyncSession (ORM) or an AsyncConnection (Core: the
+write path) and never commit."""
 
 from __future__ import annotations
 
@@ -6,11 +7,21 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Row, Select, func, select, update
 from sqlalchemy import insert as sql_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from archon_mcp.models import AgentSession, SessionEvent
+
+_sessions = AgentSession.__table__
+
+# What a write returns: every column but the vector and the tsvector, named like the ORM
+# attributes (`metadata_`), so the same converters read a Core row and an ORM object.
+RETURNED = tuple(
+    column.label("metadata_") if column.name == "metadata" else column
+    for column in _sessions.c
+    if column.name not in ("embedding", "search_tsv")
+)
 
 
 def _event_count():
@@ -22,10 +33,30 @@ def _event_count():
     )
 
 
-async def insert(db: AsyncSession, **values: Any) -> AgentSession:
-    # One INSERT ... RETURNING brings back the server defaults (id, times): no refresh SELECT.
-    stmt = sql_insert(AgentSession).values(**values).returning(AgentSession)
-    return (await db.scalars(stmt)).one()
+async def insert(conn: AsyncConnection, **values: Any) -> Row[Any]:
+    """One INSERT ... RETURNING (server defaults: id, times). `values` use column names."""
+    return (await conn.execute(sql_insert(_sessions).values(**values).returning(*RETURNED))).one()
+
+
+async def end_if_active(conn: AsyncConnection, session_id: uuid.UUID, **values: Any) -> Row[Any] | None:
+    """Set `ended_at` (and `values`) if the session exists and is still active, in one statement:
+    the row lock it takes waits for events being added (they hold FOR SHARE). None otherwise."""
+    stmt = (
+        update(_sessions)
+        .where(_sessions.c.id == session_id, _sessions.c.ended_at.is_(None))
+        .values(ended_at=func.clock_timestamp(), updated_at=func.clock_timestamp(), **values)
+        .returning(*RETURNED)
+    )
+    return (await conn.execute(stmt)).first()
+
+
+async def ended_at(conn: AsyncConnection, session_id: uuid.UUID, *, lock: bool = False) -> tuple[bool, datetime | None]:
+    """(exists, ended_at). `lock`: FOR SHARE, held until the transaction ends (adding events)."""
+    stmt = select(_sessions.c.ended_at).where(_sessions.c.id == session_id)
+    if lock:
+        stmt = stmt.with_for_update(read=True)
+    row = (await conn.execute(stmt)).first()
+    return (False, None) if row is None else (True, row.ended_at)
 
 
 async def get(

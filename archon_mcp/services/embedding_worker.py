@@ -123,7 +123,7 @@ class EmbeddingWorker:
         empty = [row for row, t in zip(rows, texts, strict=True) if not t]
         work = [(row, t) for row, t in zip(rows, texts, strict=True) if t]
         try:
-            vectors = await self._embedder.embed([t for _, t in work]) if work else []
+            vectors = await self._embedder.embed([t for _, t in work], background=True) if work else []
         except Exception as exc:
             self.failed_total += len(work)
             self.last_error = str(exc)

@@ -83,9 +83,9 @@ class SessionService:
         project = v.parse_optional_uuid(project_id, "project_id")
         meta = v.check_json_object(metadata, "metadata", self._settings, required=False)
         needs = self._needs_embedding(None, meta)
-        async with self._db.session() as db, db.begin():
+        async with self._db.connect() as conn:
             row = await sessions_repo.insert(
-                db, agent=agent_name, project_id=project, metadata_=meta, needs_embedding=needs
+                conn, agent=agent_name, project_id=project, metadata=meta, needs_embedding=needs
             )
         if needs:
             self._on_pending()
@@ -94,20 +94,23 @@ class SessionService:
     async def end_session(self, session_id: Any, summary: Any = None) -> SessionOut:
         sid = self._session_id(session_id)
         text = v.check_text(summary, "summary", self._settings.max_summary_chars, required=False)
-        async with self._db.session() as db, db.begin():
-            row = await self._load(db, sid, lock="update")
-            if row.ended_at is not None:
+        values: dict[str, Any] = {}
+        if text is not None and text.strip():
+            # A non-blank summary is always something to embed (session_text starts with it).
+            values = {
+                "summary": text,
+                "needs_embedding": True,
+                "embedding_attempts": 0,
+                "embedding_next_attempt_at": None,
+            }
+        async with self._db.connect() as conn:
+            row = await sessions_repo.end_if_active(conn, sid, **values)
+            if row is None:
+                ended = await self._ended_at(conn, sid)
                 raise ConflictError(
-                    f"session {sid} already ended at {row.ended_at.isoformat()}; to change its summary use "
+                    f"session {sid} already ended at {ended}; to change its summary use "
                     "archon_update_session_summary, to keep working start a new session with archon_create_session"
                 )
-            values: dict[str, Any] = {"ended_at": datetime.now(UTC)}
-            if text is not None and text.strip():
-                values["summary"] = text
-                values["needs_embedding"] = self._needs_embedding(text, row.metadata_)
-                values["embedding_attempts"] = 0
-                values["embedding_next_attempt_at"] = None
-            row = await sessions_repo.set_fields(db, sid, **values)
         if row.needs_embedding:
             self._on_pending()
         return session_out(row)
@@ -149,11 +152,10 @@ class SessionService:
         kind = v.check_event_type(event_type, self._settings)
         data = v.check_json_object(event_data, "event_data", self._settings, required=True)
         meta = v.check_json_object(metadata, "metadata", self._settings, required=False)
-        async with self._db.session() as db, db.begin():
-            await self._lock_active_for_events(db, sid)
-            row = await events_repo.insert(
-                db, session_id=sid, event_type=kind, event_data=data, metadata_=meta, needs_embedding=True
-            )
+        async with self._db.connect() as conn:
+            row = await events_repo.insert_if_active(conn, sid, kind, data, meta)
+            if row is None:
+                raise self._not_active_for_events(sid, await self._ended_at(conn, sid))
         self._on_pending()
         return event_out(row)
 
@@ -169,9 +171,12 @@ class SessionService:
         if len(events) > limit:
             raise InvalidInputError(f"events has {len(events)} items; send at most {limit} per call")
         rows = [self._batch_item(i, item) for i, item in enumerate(events)]
-        async with self._db.session() as db, db.begin():
-            await self._lock_active_for_events(db, sid)
-            stored = await events_repo.insert_many(db, sid, rows)
+        async with self._db.begin() as conn:
+            # FOR SHARE: concurrent events proceed together, end_session waits for them.
+            ended = await self._ended_at(conn, sid, lock=True)
+            if ended is not None:
+                raise self._not_active_for_events(sid, ended)
+            stored = await events_repo.insert_many(conn, sid, rows)
         self._on_pending()
         return EventsAdded(
             session_id=str(sid),
@@ -181,14 +186,18 @@ class SessionService:
             last_timestamp=stored[-1].timestamp,
         )
 
-    async def _lock_active_for_events(self, db: Any, sid: Any) -> None:
-        # FOR SHARE: concurrent events proceed together, end_session waits for them.
-        session = await self._load(db, sid, lock="share")
-        if session.ended_at is not None:
-            raise ConflictError(
-                f"session {sid} ended at {session.ended_at.isoformat()}; events can only be added to an "
-                "active session. Start a new one with archon_create_session and log the event there"
-            )
+    async def _ended_at(self, conn: Any, sid: Any, *, lock: bool = False) -> str | None:
+        """When the session ended (ISO 8601), None while it is active; NotFoundError if there is none."""
+        exists, ended = await sessions_repo.ended_at(conn, sid, lock=lock)
+        if not exists:
+            raise NotFoundError(f"no session with id {sid}{_FIND_HINT}")
+        return None if ended is None else ended.isoformat()
+
+    def _not_active_for_events(self, sid: Any, ended: str | None) -> ConflictError:
+        return ConflictError(
+            f"session {sid} ended at {ended}; events can only be added to an active session. Start a new "
+            "one with archon_create_session and log the event there"
+        )
 
     def _batch_item(self, index: int, item: Any) -> dict[str, Any]:
         where = f"events[{index}]"
@@ -201,7 +210,7 @@ class SessionService:
             return {
                 "event_type": v.check_event_type(item.get("event_type"), self._settings),
                 "event_data": v.check_json_object(item.get("event_data"), "event_data", self._settings, required=True),
-                "metadata_": v.check_json_object(item.get("metadata"), "metadata", self._settings, required=False),
+                "metadata": v.check_json_object(item.get("metadata"), "metadata", self._settings, required=False),
             }
         except InvalidInputError as exc:
             raise InvalidInputError(f"{where}: {exc}") from exc
