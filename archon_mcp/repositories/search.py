@@ -8,12 +8,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Text, case, cast, func, null, or_, select, text, union
+from sqlalchemy import Text, cast, func, or_, select, text, union
 from sqlalchemy.dialects.postgresql import TSQUERY
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from archon_mcp.models import AgentSession, SessionEvent
+from archon_mcp.repositories import events as events_repo
+from archon_mcp.repositories import sessions as sessions_repo
 from archon_mcp.repositories.sessions import filter_sessions
+
+# Search reads Core rows (the columns the public models are made of, named like the ORM attributes),
+# not ORM objects: no identity map or instance state for the 40-200 candidates of every search.
+EVENT_COLUMNS = (*events_repo.RETURNED, AgentSession.agent.label("agent"))
+SESSION_COLUMNS = sessions_repo.RETURNED
+DB = AsyncSession | AsyncConnection
 
 # HNSW candidate list size. With the graph of migration 0003 (m = 24, ef_construction = 128),
 # recall@10 vs exact search at 100k events is 0.9825-0.9925 at 100 and 0.9925-0.999 at 200, for
@@ -63,7 +71,7 @@ def _queries(query: str) -> tuple[Any, Any, Any]:
     return any_term, func.plainto_tsquery("english", query), func.plainto_tsquery("simple", split)
 
 
-async def tune_hnsw(db: AsyncSession, limit: int) -> None:
+async def tune_hnsw(db: DB, limit: int) -> None:
     """Per-transaction knobs for a search: a wider HNSW candidate list, iterative scans so that
     filtered queries still fill `limit` (pgvector >= 0.8), and no sequential scans.
 
@@ -109,35 +117,27 @@ def _event_where(stmt: Any, f: SearchFilters) -> Any:
 
 
 async def semantic_sessions(
-    db: AsyncSession, vector: list[float], *, model_name: str, limit: int, filters: SearchFilters
+    db: DB, vector: list[float], *, model_name: str, limit: int, filters: SearchFilters
 ) -> list[Candidate]:
-    distance = AgentSession.embedding.cosine_distance(vector)
-    stmt = select(AgentSession, distance).where(
+    distance = AgentSession.embedding.cosine_distance(vector).label("distance")
+    stmt = select(*SESSION_COLUMNS, distance).where(
         AgentSession.embedding.is_not(None), AgentSession.embedding_model == model_name
     )
     stmt = _session_where(stmt, filters).order_by(distance).limit(limit)
-    return [Candidate(row=r[0], agent=r[0].agent, cosine=1.0 - float(r[1])) for r in (await db.execute(stmt)).all()]
+    return [Candidate(row=r, agent=r.agent, cosine=1.0 - float(r.distance)) for r in (await db.execute(stmt)).all()]
 
 
 async def semantic_events(
-    db: AsyncSession, vector: list[float], *, model_name: str, limit: int, filters: SearchFilters
+    db: DB, vector: list[float], *, model_name: str, limit: int, filters: SearchFilters
 ) -> list[Candidate]:
-    distance = SessionEvent.embedding.cosine_distance(vector)
+    distance = SessionEvent.embedding.cosine_distance(vector).label("distance")
     stmt = (
-        select(SessionEvent, AgentSession.agent, distance)
+        select(*EVENT_COLUMNS, distance)
         .join(AgentSession, AgentSession.id == SessionEvent.session_id)
         .where(SessionEvent.embedding.is_not(None), SessionEvent.embedding_model == model_name)
     )
     stmt = _event_where(stmt, filters).order_by(distance).limit(limit)
-    return [Candidate(row=r[0], agent=r[1], cosine=1.0 - float(r[2])) for r in (await db.execute(stmt)).all()]
-
-
-def _vector_similarity(model: Any, vector: list[float] | None, model_name: str) -> Any:
-    """Cosine similarity of each keyword hit too, so every result reports one (NULL if not embedded)."""
-    if vector is None:
-        return cast(null(), Float)
-    usable = model.embedding.is_not(None) & (model.embedding_model == model_name)
-    return case((usable, 1 - model.embedding.cosine_distance(vector)), else_=cast(null(), Float))
+    return [Candidate(row=r, agent=r.agent, cosine=1.0 - float(r.distance)) for r in (await db.execute(stmt)).all()]
 
 
 def _capped_matches(base: Any, tsv: Any, any_term: Any, all_english: Any, all_simple: Any) -> Any:
@@ -149,18 +149,9 @@ def _capped_matches(base: Any, tsv: Any, any_term: Any, all_english: Any, all_si
     return union(all_terms, any_terms).subquery()
 
 
-async def _keyword(
-    db: AsyncSession,
-    model: Any,
-    columns: tuple[Any, ...],
-    where: Any,
-    query: str,
-    vector: list[float] | None,
-    *,
-    model_name: str,
-    limit: int,
-) -> list[tuple[Any, ...]]:
-    """Rows matching the query's words, those with every word first, then by ts_rank_cd."""
+async def _keyword(db: DB, model: Any, columns: tuple[Any, ...], where: Any, query: str, *, limit: int) -> list[Any]:
+    """Rows matching the query's words, those with every word first, then by ts_rank_cd. No vector
+    is needed, so this runs while the query is being embedded (see services/search.py)."""
     any_term, all_english, all_simple = _queries(query)
     tsv = model.search_tsv
     base = (
@@ -169,70 +160,55 @@ async def _keyword(
         else (where(select(model.id)))
     )
     ids = _capped_matches(base, tsv, any_term, all_english, all_simple)
-    all_terms = or_(tsv.op("@@")(all_english), tsv.op("@@")(all_simple))
-    rank = func.ts_rank_cd(tsv, any_term)
-    stmt = select(*columns, rank, all_terms, _vector_similarity(model, vector, model_name))
+    all_terms = or_(tsv.op("@@")(all_english), tsv.op("@@")(all_simple)).label("all_terms")
+    rank = func.ts_rank_cd(tsv, any_term).label("keyword_rank")
+    stmt = select(*columns, rank, all_terms)
     if model is SessionEvent:
         stmt = stmt.join(AgentSession, AgentSession.id == SessionEvent.session_id)
     stmt = stmt.where(model.id.in_(select(ids.c.id))).order_by(all_terms.desc(), rank.desc()).limit(limit)
     return list((await db.execute(stmt)).all())
 
 
-async def keyword_sessions(
-    db: AsyncSession, query: str, vector: list[float] | None, *, model_name: str, limit: int, filters: SearchFilters
-) -> list[Candidate]:
-    rows = await _keyword(
-        db,
-        AgentSession,
-        (AgentSession,),
-        lambda stmt: _session_where(stmt, filters),
-        query,
-        vector,
-        model_name=model_name,
-        limit=limit,
-    )
-    return [
-        Candidate(row=r[0], agent=r[0].agent, keyword_rank=float(r[1]), all_terms=bool(r[2]), cosine=_f(r[3]))
-        for r in rows
-    ]
+async def keyword_sessions(db: DB, query: str, *, limit: int, filters: SearchFilters) -> list[Candidate]:
+    where = lambda stmt: _session_where(stmt, filters)  # noqa: E731
+    rows = await _keyword(db, AgentSession, SESSION_COLUMNS, where, query, limit=limit)
+    return [_keyword_candidate(r) for r in rows]
 
 
-async def keyword_events(
-    db: AsyncSession, query: str, vector: list[float] | None, *, model_name: str, limit: int, filters: SearchFilters
-) -> list[Candidate]:
-    rows = await _keyword(
-        db,
-        SessionEvent,
-        (SessionEvent, AgentSession.agent),
-        lambda stmt: _event_where(stmt, filters),
-        query,
-        vector,
-        model_name=model_name,
-        limit=limit,
-    )
-    return [
-        Candidate(row=r[0], agent=r[1], keyword_rank=float(r[2]), all_terms=bool(r[3]), cosine=_f(r[4])) for r in rows
-    ]
+async def keyword_events(db: DB, query: str, *, limit: int, filters: SearchFilters) -> list[Candidate]:
+    where = lambda stmt: _event_where(stmt, filters)  # noqa: E731
+    rows = await _keyword(db, SessionEvent, EVENT_COLUMNS, where, query, limit=limit)
+    return [_keyword_candidate(r) for r in rows]
 
 
-async def sessions_by_id(db: AsyncSession, ids: list[uuid.UUID], filters: SearchFilters) -> dict[uuid.UUID, Any]:
+def _keyword_candidate(r: Any) -> Candidate:
+    # cosine: filled in by `cosines` once the query vector exists
+    return Candidate(row=r, agent=r.agent, keyword_rank=float(r.keyword_rank), all_terms=bool(r.all_terms), cosine=None)
+
+
+async def sessions_by_id(db: DB, ids: list[uuid.UUID], filters: SearchFilters) -> dict[uuid.UUID, Any]:
     if not ids:
         return {}
-    stmt = _session_where(select(AgentSession).where(AgentSession.id.in_(ids)), filters)
-    return {row.id: row for row in (await db.scalars(stmt)).all()}
+    stmt = _session_where(select(*SESSION_COLUMNS).where(AgentSession.id.in_(ids)), filters)
+    return {row.id: row for row in (await db.execute(stmt)).all()}
 
 
-async def session_cosines(
-    db: AsyncSession, ids: list[uuid.UUID], vector: list[float], model_name: str
+async def event_cosines(db: DB, ids: list[uuid.UUID], vector: list[float], model_name: str) -> dict[uuid.UUID, float]:
+    return await _cosines(db, SessionEvent, ids, vector, model_name)
+
+
+async def session_cosines(db: DB, ids: list[uuid.UUID], vector: list[float], model_name: str) -> dict[uuid.UUID, float]:
+    return await _cosines(db, AgentSession, ids, vector, model_name)
+
+
+async def _cosines(
+    db: DB, model: Any, ids: list[uuid.UUID], vector: list[float], model_name: str
 ) -> dict[uuid.UUID, float]:
-    """Own-summary similarity for sessions that came in through their events."""
+    """Cosine similarity to the query of the given rows that have a vector of `model_name` (keyword
+    hits the vector search did not return; sessions found through their events)."""
     if not ids:
         return {}
-    stmt = select(AgentSession.id, 1 - AgentSession.embedding.cosine_distance(vector)).where(
-        AgentSession.id.in_(ids), AgentSession.embedding.is_not(None), AgentSession.embedding_model == model_name
+    stmt = select(model.id, 1 - model.embedding.cosine_distance(vector)).where(
+        model.id.in_(ids), model.embedding.is_not(None), model.embedding_model == model_name
     )
     return {r[0]: float(r[1]) for r in (await db.execute(stmt)).all()}
-
-
-def _f(value: Any) -> float | None:
-    return None if value is None else float(value)

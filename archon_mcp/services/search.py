@@ -14,11 +14,13 @@ cosine similarity (0 when the row has no vector yet); `score` (0..1) orders the 
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from archon_mcp.config import Settings
 from archon_mcp.db import Database
@@ -34,6 +36,7 @@ from archon_mcp.services.embedding_worker import EmbeddingWorker
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 SearchMode = Literal["hybrid", "semantic", "keyword"]
 MODES: tuple[str, ...] = ("hybrid", "semantic", "keyword")
 # Hybrid ordering: score = similarity + ALL_TERMS_BONUS if the row contains every query term
@@ -151,20 +154,29 @@ class SearchService:
         kept.sort(key=lambda e: (e.score, self._similarity(e.cosine)), reverse=True)
         return kept[:limit]
 
-    async def _event_lists(
-        self, db, text: str, vector: list[float] | None, mode: str, pool: int, filters: SearchFilters
-    ) -> list[tuple[str, list[Candidate]]]:
-        model = self._embedder.model
-        lists: list[tuple[str, list[Candidate]]] = []
-        if vector is not None:
-            lists.append(
-                ("semantic", await repo.semantic_events(db, vector, model_name=model, limit=pool, filters=filters))
-            )
-        if mode != "semantic":
-            lists.append(
-                ("keyword", await repo.keyword_events(db, text, vector, model_name=model, limit=pool, filters=filters))
-            )
-        return lists
+    async def _vector_and_keyword(
+        self, text: str, mode: str, keyword: Callable[[], Awaitable[T]]
+    ) -> tuple[list[float] | None, str | None, T | None]:
+        """The query vector and the keyword candidates, side by side: the full-text query runs in
+        PostgreSQL (its own connection) while the query is embedded in a thread, ~20-30 ms each at
+        100k events. Keyword candidates get their cosine afterwards (`_with_cosines`)."""
+        if mode == "semantic":
+            return (*await self._query_vector(text, mode), None)
+        async with asyncio.TaskGroup() as group:
+            found = group.create_task(keyword())
+            vector, notice = await self._query_vector(text, mode)
+        return vector, notice, found.result()
+
+    async def _with_cosines(
+        self, db, table: Literal["events", "sessions"], candidates: list[Candidate], vector, semantic: list[Candidate]
+    ) -> list[Candidate]:
+        """Keyword candidates with their cosine to the query (those the vector search returned get it
+        there: fusion keeps the larger), so every result reports a similarity."""
+        known = {c.row.id for c in semantic}
+        ids = [c.row.id for c in candidates if c.row.id not in known]
+        lookup = repo.event_cosines if table == "events" else repo.session_cosines
+        found = await lookup(db, ids, vector, self._embedder.model) if ids and vector is not None else {}
+        return [dataclasses.replace(c, cosine=found.get(c.row.id)) if c.row.id in found else c for c in candidates]
 
     # --- events --------------------------------------------------------------------------------
     async def search_events(
@@ -189,11 +201,26 @@ class SearchService:
             until=v.parse_datetime(until, "until"),
         )
         text, lim, thr, mode = self._check(query, limit, threshold, mode)
-        vector, notice = await self._query_vector(text, mode)
-        async with self._db.session() as db, db.begin():
-            await repo.tune_hnsw(db, self._pool(lim))
-            lists = await self._event_lists(db, text, vector, mode, self._pool(lim), filters)
-            pending = (await queue.pending_counts(db))["events"]
+        pool = self._pool(lim)
+
+        async def keyword() -> list[Candidate]:
+            async with self._db.connect() as conn:
+                return await repo.keyword_events(conn, text, limit=pool, filters=filters)
+
+        vector, notice, keyword_hits = await self._vector_and_keyword(text, mode, keyword)
+        lists: list[tuple[str, list[Candidate]]] = []
+        async with self._db.begin() as conn:
+            if vector is not None:
+                await repo.tune_hnsw(conn, pool)
+                semantic = await repo.semantic_events(
+                    conn, vector, model_name=self._embedder.model, limit=pool, filters=filters
+                )
+                lists.append(("semantic", semantic))
+                if keyword_hits:
+                    keyword_hits = await self._with_cosines(conn, "events", keyword_hits, vector, semantic)
+            if keyword_hits is not None:
+                lists.append(("keyword", keyword_hits))
+            pending = (await queue.pending_counts(conn))["events"]
         ranked = self._rank(_fuse(lists, key=lambda c: c.row.id), mode, thr, lim)
         hits = [
             EventHit(
@@ -230,35 +257,42 @@ class SearchService:
             active_only=bool(active_only),
         )
         text, lim, thr, mode = self._check(query, limit, threshold, mode)
-        vector, notice = await self._query_vector(text, mode)
         pool = self._pool(lim)
         model = self._embedder.model
         # Events vote for their session; time filters apply to the session's start, not the event.
         event_filters = SearchFilters(
             agent=filters.agent, project_id=filters.project_id, active_only=filters.active_only
         )
-        async with self._db.session() as db, db.begin():
-            await repo.tune_hnsw(db, pool)
-            lists: list[tuple[str, list[Candidate]]] = []
+
+        async def keyword() -> tuple[list[Candidate], list[Candidate]]:
+            async with self._db.connect() as conn:
+                return (
+                    await repo.keyword_sessions(conn, text, limit=pool, filters=filters),
+                    await repo.keyword_events(conn, text, limit=pool, filters=event_filters),
+                )
+
+        vector, notice, keyword_hits = await self._vector_and_keyword(text, mode, keyword)
+        keyword_sessions, keyword_events = keyword_hits if keyword_hits is not None else ([], [])
+        lists: list[tuple[str, list[Candidate]]] = []
+        event_lists: list[tuple[str, list[Candidate]]] = []
+        async with self._db.begin() as conn:
             if vector is not None:
-                lists.append(
-                    (
-                        "semantic",
-                        await repo.semantic_sessions(db, vector, model_name=model, limit=pool, filters=filters),
-                    )
+                await repo.tune_hnsw(conn, pool)
+                semantic = await repo.semantic_sessions(conn, vector, model_name=model, limit=pool, filters=filters)
+                semantic_events = await repo.semantic_events(
+                    conn, vector, model_name=model, limit=pool, filters=event_filters
                 )
-            if mode != "semantic":
-                lists.append(
-                    (
-                        "keyword",
-                        await repo.keyword_sessions(db, text, vector, model_name=model, limit=pool, filters=filters),
-                    )
-                )
-            event_lists = await self._event_lists(db, text, vector, mode, pool, event_filters)
-            via_events = await self._sessions_via_events(db, event_lists, vector, mode, thr, filters)
+                lists.append(("semantic", semantic))
+                event_lists.append(("semantic", semantic_events))
+                keyword_sessions = await self._with_cosines(conn, "sessions", keyword_sessions, vector, semantic)
+                keyword_events = await self._with_cosines(conn, "events", keyword_events, vector, semantic_events)
+            if keyword_hits is not None:
+                lists.append(("keyword", keyword_sessions))
+                event_lists.append(("keyword", keyword_events))
+            via_events = await self._sessions_via_events(conn, event_lists, vector, mode, thr, filters)
             if via_events:
                 lists.append(("events", via_events))
-            pending = (await queue.pending_counts(db))["sessions"]
+            pending = (await queue.pending_counts(conn))["sessions"]
         ranked = self._rank(_fuse(lists, key=lambda c: c.row.id), mode, thr, lim)
         hits = [
             SessionHit(
