@@ -210,9 +210,12 @@ def with_params(definition: str, m: int, ef_construction: int) -> str:
     return new
 
 
-async def rebuild_index(conn, definitions: list[str], m: int, ef_construction: int) -> float:
+async def rebuild_index(conn, definitions: list[str], m: int, ef_construction: int, rows: int) -> float:
     t0 = time.perf_counter()
-    await conn.execute("SET maintenance_work_mem = '1GB'")
+    # pgvector builds the graph in memory while it fits, then goes on on disk, many times slower:
+    # ~2 KB a row for 384-d vectors and their neighbour lists (m 24); 1 GB covers 100k, 1M needs ~3 GB.
+    work_mem_mb = max(1024, min(8192, rows * 3 // 1024))
+    await conn.execute(f"SET maintenance_work_mem = '{work_mem_mb}MB'")
     for name, definition in zip(HNSW_INDEXES, definitions, strict=True):
         await conn.execute(f"DROP INDEX IF EXISTS {name}")
         await conn.execute(with_params(definition, m, ef_construction))
@@ -310,7 +313,7 @@ async def main_async(args: argparse.Namespace) -> dict:
             exact_ids = exact_ms = None
             for i_config, (m, ef_construction) in enumerate(configs):
                 log(f"building HNSW at {size} with m={m}, ef_construction={ef_construction}")
-                build_s = await rebuild_index(conn, definitions, m, ef_construction)
+                build_s = await rebuild_index(conn, definitions, m, ef_construction, size)
                 if exact_ids is None:
                     exact_ids, exact_ms, _ = await sql_search(conn, queries, None)
                 row = {

@@ -82,10 +82,16 @@ async def main_async(args: argparse.Namespace) -> dict:
         def count(*_: object, **__: object) -> None:
             statements["n"] += 1
 
+        def count_transaction(conn: object, *_: object) -> None:
+            # In autocommit (the one-statement writes) SQLAlchemy still fires begin/commit, but
+            # asyncpg sends neither BEGIN nor COMMIT.
+            if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+                statements["n"] += 1
+
         # Every statement, BEGIN, COMMIT/ROLLBACK and pool ping is one round trip to PostgreSQL.
         event.listen(engine, "before_cursor_execute", count)
         for name in ("begin", "commit", "rollback"):
-            event.listen(engine, name, count)
+            event.listen(engine, name, count_transaction)
         event.listen(
             engine.pool,
             "checkout",
