@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, true
+from sqlalchemy import Row, bindparam, func, select, text, true
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -59,21 +59,34 @@ async def insert_if_active(
     return (await conn.execute(_INSERT_IF_ACTIVE, params)).first()
 
 
-async def insert_many(conn: AsyncConnection, session_id: uuid.UUID, rows: list[dict[str, Any]]) -> list[Row[Any]]:
-    """One multi-row INSERT ... RETURNING. The rows share the transaction's `now()`, so each gets one
-    more microsecond than the one before: the session keeps them in the order given."""
-    values = [
-        {
-            "event_type": row["event_type"],
-            "event_data": row["event_data"],
-            "metadata": row["metadata"],
-            "session_id": session_id,
-            "needs_embedding": True,
-            "timestamp": func.now() + func.make_interval(0, 0, 0, 0, 0, 0, i / 1_000_000),
-        }
-        for i, row in enumerate(rows)
-    ]
-    stored = list((await conn.execute(sql_insert(_events).values(values).returning(*RETURNED))).all())
+# Many events in one statement, compiled once whatever their number: the batch is one JSONB array
+# parameter (a multi-row VALUES statement is compiled anew for every size, ~25 ms of Python for 50
+# rows). The rows share the statement's `now()`, so each gets one more microsecond than the one
+# before: the session keeps them in the order given. Inserted only while the session is active,
+# under the same share lock as one event.
+_INSERT_MANY_IF_ACTIVE = text(
+    """
+    INSERT INTO archon_session_events
+        (session_id, event_type, event_data, metadata, needs_embedding, "timestamp")
+    SELECT s.id, item.value ->> 'event_type', item.value -> 'event_data', item.value -> 'metadata', true,
+           now() + make_interval(secs => (item.ordinality - 1) / 1000000.0)
+    FROM archon_sessions AS s
+    CROSS JOIN jsonb_array_elements(CAST(:events AS jsonb)) WITH ORDINALITY AS item(value, ordinality)
+    WHERE s.id = :session_id AND s.ended_at IS NULL
+    FOR SHARE OF s
+    RETURNING id, session_id, event_type, event_data, metadata AS metadata_, "timestamp", needs_embedding,
+              embedding_model
+    """
+).bindparams(bindparam("events", type_=JSONB), bindparam("session_id", type_=_sessions.c.id.type))
+
+
+async def insert_many_if_active(
+    conn: AsyncConnection, session_id: uuid.UUID, rows: list[dict[str, Any]]
+) -> list[Row[Any]]:
+    """`rows`: dicts of event_type, event_data, metadata. All stored in order, or none (an empty
+    list) when the session does not exist or has ended."""
+    params = {"session_id": session_id, "events": rows}
+    stored = list((await conn.execute(_INSERT_MANY_IF_ACTIVE, params)).all())
     return sorted(stored, key=lambda event: event.timestamp)
 
 

@@ -50,12 +50,9 @@ async def end_if_active(conn: AsyncConnection, session_id: uuid.UUID, **values: 
     return (await conn.execute(stmt)).first()
 
 
-async def ended_at(conn: AsyncConnection, session_id: uuid.UUID, *, lock: bool = False) -> tuple[bool, datetime | None]:
-    """(exists, ended_at). `lock`: FOR SHARE, held until the transaction ends (adding events)."""
-    stmt = select(_sessions.c.ended_at).where(_sessions.c.id == session_id)
-    if lock:
-        stmt = stmt.with_for_update(read=True)
-    row = (await conn.execute(stmt)).first()
+async def ended_at(conn: AsyncConnection, session_id: uuid.UUID) -> tuple[bool, datetime | None]:
+    """(exists, ended_at): why a conditional write found nothing to do."""
+    row = (await conn.execute(select(_sessions.c.ended_at).where(_sessions.c.id == session_id))).first()
     return (False, None) if row is None else (True, row.ended_at)
 
 

@@ -171,12 +171,10 @@ class SessionService:
         if len(events) > limit:
             raise InvalidInputError(f"events has {len(events)} items; send at most {limit} per call")
         rows = [self._batch_item(i, item) for i, item in enumerate(events)]
-        async with self._db.begin() as conn:
-            # FOR SHARE: concurrent events proceed together, end_session waits for them.
-            ended = await self._ended_at(conn, sid, lock=True)
-            if ended is not None:
-                raise self._not_active_for_events(sid, ended)
-            stored = await events_repo.insert_many(conn, sid, rows)
+        async with self._db.connect() as conn:
+            stored = await events_repo.insert_many_if_active(conn, sid, rows)
+            if not stored:
+                raise self._not_active_for_events(sid, await self._ended_at(conn, sid))
         self._on_pending()
         return EventsAdded(
             session_id=str(sid),
@@ -186,9 +184,9 @@ class SessionService:
             last_timestamp=stored[-1].timestamp,
         )
 
-    async def _ended_at(self, conn: Any, sid: Any, *, lock: bool = False) -> str | None:
+    async def _ended_at(self, conn: Any, sid: Any) -> str | None:
         """When the session ended (ISO 8601), None while it is active; NotFoundError if there is none."""
-        exists, ended = await sessions_repo.ended_at(conn, sid, lock=lock)
+        exists, ended = await sessions_repo.ended_at(conn, sid)
         if not exists:
             raise NotFoundError(f"no session with id {sid}{_FIND_HINT}")
         return None if ended is None else ended.isoformat()
