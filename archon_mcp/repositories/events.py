@@ -95,13 +95,15 @@ async def count_for_session(db: AsyncSession, session_id: uuid.UUID) -> int:
     return int(await db.scalar(stmt) or 0)
 
 
-async def window(db: AsyncSession, session_id: uuid.UUID, *, limit: int, offset: int) -> list[SessionEvent]:
-    """Events oldest first, `limit` of them starting at `offset`."""
+async def window(
+    db: AsyncSession | AsyncConnection, session_id: uuid.UUID, *, limit: int, offset: int
+) -> list[Row[Any]]:
+    """Events oldest first, `limit` of them starting at `offset` (Core rows, see RETURNED)."""
     stmt = (
-        select(SessionEvent)
-        .where(SessionEvent.session_id == session_id)
-        .order_by(SessionEvent.timestamp, SessionEvent.id)
+        select(*RETURNED)
+        .where(_events.c.session_id == session_id)
+        .order_by(_events.c.timestamp, _events.c.id)
         .limit(limit)
         .offset(offset)
     )
-    return list((await db.scalars(stmt)).all())
+    return list((await db.execute(stmt)).all())

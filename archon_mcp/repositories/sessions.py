@@ -39,11 +39,22 @@ async def insert(conn: AsyncConnection, **values: Any) -> Row[Any]:
 
 
 async def end_if_active(conn: AsyncConnection, session_id: uuid.UUID, **values: Any) -> Row[Any] | None:
-    """Set `ended_at` (and `values`) if the session exists and is still active, in one statement:
-    the row lock it takes waits for events being added (they hold FOR SHARE). None otherwise."""
+    """Set `ended_at` (and `values`) if the session exists and is still active, in one statement.
+    None otherwise.
+
+    The row is locked FOR UPDATE in a CTE before `ended_at` is computed: that waits for the events
+    being added (they hold FOR SHARE) and stops new ones, so every event of the session is older
+    than its end. (A bare UPDATE computes its new values before it waits for the row lock, and an
+    event that took a share lock in the meantime could end up 0.3 ms after `ended_at`.)"""
+    locked = (
+        select(_sessions.c.id)
+        .where(_sessions.c.id == session_id, _sessions.c.ended_at.is_(None))
+        .with_for_update()
+        .cte("locked")
+    )
     stmt = (
         update(_sessions)
-        .where(_sessions.c.id == session_id, _sessions.c.ended_at.is_(None))
+        .where(_sessions.c.id == locked.c.id)
         .values(ended_at=func.clock_timestamp(), updated_at=func.clock_timestamp(), **values)
         .returning(*RETURNED)
     )
@@ -105,14 +116,21 @@ async def page(
     return [(row[0], row[1] if with_event_count else None) for row in rows], int(total or 0)
 
 
-async def latest(db: AsyncSession, agent: str) -> AgentSession | None:
+async def get_with_event_count(conn: AsyncConnection, session_id: uuid.UUID) -> Row[Any] | None:
+    """The session (Core row, see RETURNED) and its `event_count`, in one statement."""
+    stmt = select(*RETURNED, _event_count().label("event_count")).where(_sessions.c.id == session_id)
+    return (await conn.execute(stmt)).first()
+
+
+async def latest_with_event_count(conn: AsyncConnection, agent: str) -> Row[Any] | None:
+    """The agent's most recent session and its `event_count`, in one statement."""
     stmt = (
-        select(AgentSession)
-        .where(AgentSession.agent == agent)
-        .order_by(AgentSession.started_at.desc(), AgentSession.id.desc())
+        select(*RETURNED, _event_count().label("event_count"))
+        .where(_sessions.c.agent == agent)
+        .order_by(_sessions.c.started_at.desc(), _sessions.c.id.desc())
         .limit(1)
     )
-    return await db.scalar(stmt)
+    return (await conn.execute(stmt)).first()
 
 
 async def count(db: AsyncSession, *, agent: str, since: datetime) -> int:

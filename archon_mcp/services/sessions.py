@@ -65,8 +65,8 @@ class SessionService:
         return row
 
     async def _detail(self, db, row, *, event_limit: int, event_offset: int | None) -> SessionDetail:
-        """`event_offset=None` means: the latest `event_limit` events."""
-        total = await events_repo.count_for_session(db, row.id)
+        """`row` carries `event_count`. `event_offset=None` means: the latest `event_limit` events."""
+        total = row.event_count
         offset = max(0, total - event_limit) if event_offset is None else event_offset
         events = await events_repo.window(db, row.id, limit=event_limit, offset=offset)
         return SessionDetail(
@@ -119,9 +119,13 @@ class SessionService:
         sid = self._session_id(session_id)
         limit = v.check_int(event_limit, "event_limit", 1, self._settings.max_event_limit)
         offset = self._offset(event_offset)
-        async with self._db.session() as db:
-            row = await self._load(db, sid)
-            return await self._detail(db, row, event_limit=limit, event_offset=offset)
+        # Two statements, no transaction (autocommit): the session with its event count, then the
+        # page of events. An event added in between can only make the page run one event further.
+        async with self._db.connect() as conn:
+            row = await sessions_repo.get_with_event_count(conn, sid)
+            if row is None:
+                raise NotFoundError(f"no session with id {sid}{_FIND_HINT}")
+            return await self._detail(conn, row, event_limit=limit, event_offset=offset)
 
     async def list_sessions(
         self,
@@ -217,11 +221,11 @@ class SessionService:
     async def get_last_session(self, agent: Any, event_limit: Any = 50) -> LastSession:
         agent_name = v.check_agent(agent, self._settings)
         limit = v.check_int(event_limit, "event_limit", 1, self._settings.max_event_limit)
-        async with self._db.session() as db:
-            row = await sessions_repo.latest(db, agent_name)
+        async with self._db.connect() as conn:
+            row = await sessions_repo.latest_with_event_count(conn, agent_name)
             if row is None:
                 return LastSession(found=False, session=None)
-            return LastSession(found=True, session=await self._detail(db, row, event_limit=limit, event_offset=None))
+            return LastSession(found=True, session=await self._detail(conn, row, event_limit=limit, event_offset=None))
 
     async def count_sessions(self, agent: Any, days: Any = 30) -> SessionCount:
         agent_name = v.check_agent(agent, self._settings)
