@@ -4,6 +4,7 @@ without restarting the server."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -72,3 +73,23 @@ async def test_migrations_are_not_bound_by_the_request_statement_timeout(admin_u
         assert head == "0003" and indexes == 2
     finally:
         await database.close()
+
+
+def test_loading_the_local_model_draws_no_progress_bar_on_stderr() -> None:
+    """stderr of a stdio server is the MCP client's log: no "Loading weights ... 100%|███" on every start."""
+    code = (
+        "import asyncio\n"
+        "from archon_mcp.embeddings._local import LocalEmbedder\n"
+        "vector = asyncio.run(LocalEmbedder('all-MiniLM-L6-v2', 384).embed(['hello']))[0]\n"
+        "print(len(vector))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "384"
+    assert "Loading weights" not in done.stderr and "%|" not in done.stderr, done.stderr[-2000:]

@@ -95,6 +95,13 @@ class LocalEmbedder:
                     ) from exc
                 import torch
 
+                with contextlib.suppress(ImportError, AttributeError):
+                    # transformers draws a "Loading weights" progress bar on stderr, which an MCP
+                    # client shows in its server log on every start.
+                    from transformers.utils import logging as transformers_logging
+
+                    transformers_logging.disable_progress_bar()
+
                 if _LIBC is not None:
                     # Each thread that allocates gets a malloc arena of its own (up to 8 per core);
                     # the model's buffers then stay spread over several of them. Two are plenty here.
