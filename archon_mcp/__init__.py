@@ -1,12 +1,7 @@
 """archon-mcp: short-term memory for AI agents over MCP, on PostgreSQL + pgvector."""
 
-from __future__ import annotations
-
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("archon-mcp")
-except PackageNotFoundError:  # running from a checkout without installing
-    __version__ = "0.0.0"
+# The single source of the version (pyproject.toml reads it). A literal, not importlib.metadata:
+# scanning the installed distributions cost ~60 ms of every start-up.
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]

@@ -103,6 +103,11 @@ def serve(
             typer.echo(f"archon-mcp: {problem}", err=True)
             raise typer.Exit(2)
 
+    if settings.embedding_provider == "local":
+        from archon_mcp.embeddings._local import limit_malloc_arenas
+
+        limit_malloc_arenas()  # before any thread starts: ~the model's RSS, not one heap per thread
+
     async def _serve() -> None:
         from archon_mcp.server import build_server
 

@@ -51,6 +51,15 @@ def _glibc() -> Any:
 
 _LIBC = _glibc()
 _MALLOC_TRIM = _LIBC.malloc_trim if _LIBC is not None else None
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas() -> None:
+    """glibc gives each thread that allocates a malloc arena of its own (up to 8 per core), and
+    memory freed in one arena is not reused by another. Call before the server starts threads
+    (stdio readers, the thread pool that loads the model): two arenas are plenty here."""
+    if _LIBC is not None:
+        _LIBC.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
 
 # Niceness of the thread that embeds the background queue. The model saturates a core for as long as
 # a backlog lasts; at normal priority it takes that core from the request path (the event loop,
@@ -102,10 +111,7 @@ class LocalEmbedder:
 
                     transformers_logging.disable_progress_bar()
 
-                if _LIBC is not None:
-                    # Each thread that allocates gets a malloc arena of its own (up to 8 per core);
-                    # the model's buffers then stay spread over several of them. Two are plenty here.
-                    _LIBC.mallopt(M_ARENA_MAX, 2)
+                limit_malloc_arenas()  # if `serve` did not already (tests, other entry points)
 
                 # One thread: the worker's batches and a search's query embedding then run side by
                 # side instead of fighting over every core (query p95 ~500 ms -> ~25 ms on 2 cores).
