@@ -61,6 +61,7 @@ def limit_malloc_arenas() -> None:
     if _LIBC is not None:
         _LIBC.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
 
+
 # Niceness of the thread that embeds the background queue. The model saturates a core for as long as
 # a backlog lasts; at normal priority it takes that core from the request path (the event loop,
 # PostgreSQL's backends, the client on the same machine) and writes waited for CPU. At nice 10 the
