@@ -486,6 +486,9 @@ async def test_database_outage_fails_fast_then_recovers_without_restart(private_
                 ("archon_add_event", {"session_id": session_id, "event_type": "task_updated", "event_data": {"x": 1}}),
                 ("archon_get_stats", {}),
                 ("archon_get_session", {"session_id": session_id}),
+                # The keyword query runs in a task of its own: its failure must read the same.
+                ("archon_search_events", {"query": "before outage"}),
+                ("archon_search_sessions", {"query": "before outage"}),
                 ("archon_add_event", {"session_id": session_id, "event_type": "task_updated", "event_data": {"x": 2}}),
             ):
                 result = await asyncio.wait_for(client.call_tool(tool, arguments), 20)

@@ -162,10 +162,16 @@ class SearchService:
         100k events. Keyword candidates get their cosine afterwards (`_with_cosines`)."""
         if mode == "semantic":
             return (*await self._query_vector(text, mode), None)
-        async with asyncio.TaskGroup() as group:
-            found = group.create_task(keyword())
+        # A task, not a TaskGroup: a failure of the keyword query (the database is down) must reach
+        # the tool as itself, not wrapped in an ExceptionGroup that the tool layer cannot read.
+        found = asyncio.create_task(keyword())
+        try:
             vector, notice = await self._query_vector(text, mode)
-        return vector, notice, found.result()
+        except BaseException:
+            found.cancel()
+            await asyncio.gather(found, return_exceptions=True)
+            raise
+        return vector, notice, await found
 
     async def _with_cosines(
         self, db, table: Literal["events", "sessions"], candidates: list[Candidate], vector, semantic: list[Candidate]
