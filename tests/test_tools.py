@@ -149,6 +149,9 @@ async def test_add_events_is_all_or_nothing_and_names_the_bad_item(client) -> No
     await call(client, "archon_end_session", session_id=session["id"])
     ended = await call_error(client, "archon_add_events", session_id=session["id"], events=[good])
     assert "ended" in ended and "archon_create_session" in ended
+    missing = str(uuid.uuid4())
+    unknown = await call_error(client, "archon_add_events", session_id=missing, events=[good])
+    assert f"no session with id {missing}" in unknown
 
 
 async def test_get_session_pages_through_events(client) -> None:
