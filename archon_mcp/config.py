@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         default=2000, ge=100, le=100_000, description="Text longer than this is truncated before embedding."
     )
     embedding_retry_max_delay: float = Field(default=60.0, gt=0, description="Backoff cap for pending rows.")
+    embed_event_context: bool = Field(
+        default=True,
+        description="Embed each event with its context (the previous event of its session and the session's "
+        "descriptive metadata) after its own text, as the keyword index does.",
+    )
     search_wait_for_pending: float = Field(
         default=5.0,
         ge=0,

@@ -27,11 +27,15 @@ def flatten_json(data: Any, max_chars: int) -> str:
     return "; ".join(out)[:max_chars]
 
 
-def event_text(event_type: str, event_data: dict[str, Any], max_chars: int = 2000) -> str:
-    """An event as the seed says: its type, then its data's keys and values flattened."""
+def event_text(event_type: str, event_data: dict[str, Any], max_chars: int = 2000, *, context: str | None = None) -> str:
+    """An event as the seed says: its type, then its data's keys and values flattened; then, when
+    given, its context (the previous event, the session's descriptors) in what room is left."""
     readable_type = event_type.replace("_", " ")
     body = flatten_json(event_data, max_chars)
-    return f"{readable_type}: {body}"[:max_chars] if body else readable_type[:max_chars]
+    own = f"{readable_type}: {body}"[:max_chars] if body else readable_type[:max_chars]
+    if context and context.strip() and len(own) + 2 < max_chars:
+        return f"{own}\n{context.strip()}"[:max_chars]
+    return own
 
 
 def session_text(summary: str | None, metadata: dict[str, Any] | None, max_chars: int = 2000) -> str:

@@ -42,7 +42,11 @@ async def claim(db: AsyncSession, model: EmbeddedModel, *, limit: int, lease_sec
     if model is AgentSession:
         returning = (AgentSession.id, AgentSession.summary, AgentSession.metadata_, AgentSession.updated_at)
     else:
-        returning = (SessionEvent.id, SessionEvent.event_type, SessionEvent.event_data, text("NULL"))
+        # The event's context as the keyword index has it (migration 0004): previous event, session.
+        context = func.archon_event_context(
+            SessionEvent.session_id, SessionEvent.timestamp, SessionEvent.id, SessionEvent.metadata_
+        )
+        returning = (SessionEvent.id, SessionEvent.event_type, SessionEvent.event_data, text("NULL"), context)
     stmt = (
         update(model)
         .where(model.id.in_(chosen))
@@ -51,7 +55,7 @@ async def claim(db: AsyncSession, model: EmbeddedModel, *, limit: int, lease_sec
         .execution_options(synchronize_session=False)
     )
     rows = (await db.execute(stmt)).all()
-    return [PendingRow(id=r[0], text_fields=(r[1], r[2]), version=r[3]) for r in rows]
+    return [PendingRow(id=r[0], text_fields=(r[1], r[2], *r[4:]), version=r[3]) for r in rows]
 
 
 async def store(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import re
+import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, func, or_, select, text, union
-from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy import ARRAY, Float, Text, cast, func, select, text, true, union
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from archon_mcp.models import AgentSession, SessionEvent
@@ -27,12 +27,20 @@ DB = AsyncSession | AsyncConnection
 # recall@10 vs exact search at 100k events is 0.9825-0.9925 at 100 and 0.9925-0.999 at 200, for
 # 6-11 ms p50 (docs/BENCHMARKS.md, bench/results/scale_hnsw.json).
 EF_SEARCH = 200
-# Keyword candidates ranked per search: rows matching every query term (specific: rare identifiers,
-# phrases) and rows matching any term (a query's common words match most of a store, and those
-# candidates are an arbitrary sample anyway). Ranking 2 x 1,000 took 40-115 ms at 10k events,
-# 1,000 + 200 about a third of that (docs/BENCHMARKS.md).
-ALL_TERMS_CAP = 1000
-ANY_TERM_CAP = 200
+# BM25 (Robertson and Sparck Jones; Lucene's defaults and IDF): term frequency saturation k1 and
+# document-length normalisation b. An occurrence in an event's context (the previous event, the
+# session's descriptors: weight B of migration 0004) counts CONTEXT_WEIGHT of one in its own text,
+# in the term frequency and in the document length alike.
+BM25_K1 = 1.2
+BM25_B = 0.75
+CONTEXT_WEIGHT = 0.5
+# Rows ranked per keyword query at most. They come rarest query term first: every row holding the
+# rarest terms while they fit, so a query's common words never decide which rows get ranked.
+CANDIDATE_BUDGET = 1000
+# Document frequencies are counted through the GIN index up to this many rows; a term that reaches
+# it takes the planner statistics' estimate (pg_stats.most_common_elems) if that is larger.
+DF_COUNT_CAP = 2000
+TABLES = {"events": "archon_session_events", "sessions": "archon_sessions"}
 
 
 @dataclass(frozen=True)
@@ -51,24 +59,8 @@ class Candidate:
     row: Any  # AgentSession or SessionEvent
     agent: str
     cosine: float | None  # None: no vector yet (pending) or none to compute
-    keyword_rank: float = 0.0
+    bm25: float = 0.0  # keyword score (0: not a keyword match)
     all_terms: bool = False  # every query term matched (a strong keyword hit)
-
-
-def split_identifiers(query: str) -> str:
-    """The same split the index applies: every run of non-alphanumerics becomes a space."""
-    return re.sub(r"[\W_]+", " ", query).strip()
-
-
-def _any_term(config: str, query: str):
-    """tsquery matching ANY of the query's terms (plainto_tsquery ANDs them)."""
-    return cast(func.replace(cast(func.plainto_tsquery(config, query), Text), "&", "|"), TSQUERY)
-
-
-def _queries(query: str) -> tuple[Any, Any, Any]:
-    split = split_identifiers(query)
-    any_term = _any_term("english", query).op("||")(_any_term("simple", split))
-    return any_term, func.plainto_tsquery("english", query), func.plainto_tsquery("simple", split)
 
 
 async def tune_hnsw(db: DB, limit: int) -> None:
@@ -140,50 +132,194 @@ async def semantic_events(
     return [Candidate(row=r, agent=r.agent, cosine=1.0 - float(r.distance)) for r in (await db.execute(stmt)).all()]
 
 
-def _capped_matches(base: Any, tsv: Any, any_term: Any, all_english: Any, all_simple: Any) -> Any:
-    """Ids to rank: up to ALL_TERMS_CAP rows matching every term, plus ANY_TERM_CAP matching any term.
-    Ranking every row that shares one common word with the query costs seconds at 100k rows; rows
-    with all the terms (rare identifiers, specific phrases) are always among the candidates."""
-    all_terms = base.where(or_(tsv.op("@@")(all_english), tsv.op("@@")(all_simple))).limit(ALL_TERMS_CAP)
-    any_terms = base.where(tsv.op("@@")(any_term)).limit(ANY_TERM_CAP)
-    return union(all_terms, any_terms).subquery()
+@dataclass(frozen=True)
+class TableStats:
+    """What BM25 needs of a whole table: its row count, mean document length, and the document
+    frequency of its common lexemes (a fraction of the rows, from ANALYZE)."""
+
+    rows: float
+    avg_length: float
+    common: dict[str, float]
 
 
-async def _keyword(db: DB, model: Any, columns: tuple[Any, ...], where: Any, query: str, *, limit: int) -> list[Any]:
-    """Rows matching the query's words, those with every word first, then by ts_rank_cd. No vector
-    is needed, so this runs while the query is being embedded (see services/search.py)."""
-    any_term, all_english, all_simple = _queries(query)
+def _length(weights: Any) -> Any:
+    """Weighted occurrences of one lexeme: own text (A) counts 1, context (B, C, D) CONTEXT_WEIGHT."""
+    own = func.cardinality(func.array_positions(weights, "A"))
+    return own + CONTEXT_WEIGHT * (func.cardinality(weights) - own)
+
+
+# A row's weighted length (_length summed over its lexemes), for the table statistics.
+_OWN = "cardinality(array_positions(u.weights, 'A'))"
+_LENGTH_SQL = (
+    f"(SELECT coalesce(sum({_OWN} + {CONTEXT_WEIGHT} * (cardinality(u.weights) - {_OWN})), 0) "
+    "FROM unnest(search_tsv) AS u)"
+)
+
+
+async def query_lexemes(db: DB, query: str) -> list[str]:
+    """The query's terms in the index's lexeme space (split, stemmed, stop words dropped)."""
+    return list(await db.scalar(select(func.archon_query_lexemes(query))) or [])
+
+
+async def table_stats(db: DB, table: str, *, sample_rows: int = 5000) -> TableStats:
+    """Row count and mean weighted length: exact on small tables, from a block sample on large ones
+    (the planner's row estimate scaled to the table's current size, as the planner does)."""
+    name = TABLES[table]
+    estimate, common, freqs = (
+        await db.execute(
+            text(
+                f"""
+                SELECT (SELECT CASE WHEN c.reltuples > 0 AND c.relpages > 0
+                          THEN c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::int)
+                        END FROM pg_class AS c WHERE c.oid = '{name}'::regclass),
+                       s.most_common_elems::text::text[], s.most_common_elem_freqs
+                FROM (SELECT 1) AS one
+                LEFT JOIN pg_stats AS s ON s.schemaname = current_schema() AND s.tablename = '{name}'
+                  AND s.attname = 'search_tsv'
+                """
+            )
+        )
+    ).one()
+    if estimate is None or estimate <= sample_rows * 2:
+        stmt = text(f"SELECT count(*), avg({_LENGTH_SQL}) FROM {name}")
+        rows, avg_length = (await db.execute(stmt)).one()
+    else:
+        percent = min(100.0, 100.0 * sample_rows / float(estimate))
+        stmt = text(f"SELECT avg({_LENGTH_SQL}) FROM {name} TABLESAMPLE SYSTEM ({percent:.4f})")
+        rows, avg_length = float(estimate), await db.scalar(stmt)
+    mapping = dict(zip(common or [], freqs or [], strict=False))  # freqs ends with 3 summary values
+    return TableStats(rows=float(rows or 0), avg_length=float(avg_length or 1.0) or 1.0, common=mapping)
+
+
+async def document_frequencies(db: DB, table: str, lexemes: list[str], stats: TableStats) -> dict[str, float]:
+    """Rows holding each lexeme: counted through the GIN index up to DF_COUNT_CAP (a rare term is
+    cheap to count and its count is what BM25 weighs most), else the larger of the cap and the
+    ANALYZE estimate. Lexemes known to be common are not counted at all."""
+    out: dict[str, float] = {}
+    to_count = []
+    for lexeme in lexemes:
+        estimate = stats.common.get(lexeme, 0.0) * stats.rows
+        if estimate > DF_COUNT_CAP:
+            out[lexeme] = estimate
+        else:
+            to_count.append(lexeme)
+    if to_count:
+        name = TABLES[table]
+        stmt = text(
+            f"""
+            SELECT l, (SELECT count(*) FROM (SELECT 1 FROM {name}
+                       WHERE search_tsv @@ to_tsquery('simple', l) LIMIT :cap) AS m)
+            FROM unnest(CAST(:lexemes AS text[])) AS l
+            """
+        )
+        for lexeme, count in (await db.execute(stmt, {"lexemes": to_count, "cap": DF_COUNT_CAP})).all():
+            estimate = stats.common.get(lexeme, 0.0) * stats.rows
+            out[lexeme] = float(max(count, estimate) if count >= DF_COUNT_CAP else count)
+    return out
+
+
+def idf(rows: float, df: float) -> float:
+    """BM25's inverse document frequency (Lucene's form: never negative)."""
+    return math.log(1.0 + (rows - df + 0.5) / (df + 0.5))
+
+
+def plan_candidates(df: dict[str, float], budget: int = CANDIDATE_BUDGET) -> tuple[list[str], str | None, int]:
+    """Which rows to rank: all rows of the rarest lexemes while their counts fit in `budget`, then
+    up to the rest of the budget of the next rarest. Returns (rare lexemes, next lexeme, its limit)."""
+    order = sorted(df, key=lambda lexeme: (df[lexeme], lexeme))
+    rare: list[str] = []
+    total = 0.0
+    for lexeme in order:
+        if total + df[lexeme] > budget:
+            return rare, lexeme, int(budget - total)
+        rare.append(lexeme)
+        total += df[lexeme]
+    return rare, None, 0
+
+
+def _tsquery(lexemes: list[str], op: str) -> Any:
+    return func.to_tsquery("simple", f" {op} ".join(lexemes))
+
+
+async def _bm25(
+    db: DB,
+    model: Any,
+    columns: tuple[Any, ...],
+    where: Callable[[Any], Any],
+    lexemes: list[str],
+    weights: dict[str, float],
+    stats: TableStats,
+    plan: tuple[list[str], str | None, int],
+    *,
+    limit: int,
+) -> list[Any]:
+    """Rows ranked by BM25 over the query lexemes, with how many of them each row holds."""
     tsv = model.search_tsv
-    base = (
-        where(select(model.id).join(AgentSession, AgentSession.id == model.session_id))
-        if model is SessionEvent
-        else (where(select(model.id)))
+
+    def base() -> Any:
+        stmt = select(model.id)
+        if model is SessionEvent:
+            stmt = stmt.join(AgentSession, AgentSession.id == SessionEvent.session_id)
+        return where(stmt)
+
+    rare, following, following_limit = plan
+    parts = []
+    if rare:
+        parts.append(base().where(tsv.op("@@")(_tsquery(rare, "|"))))
+    else:  # even the rarest term is common: rows with every term first
+        parts.append(base().where(tsv.op("@@")(_tsquery(lexemes, "&"))).limit(CANDIDATE_BUDGET))
+    if following is not None and following_limit > 0:
+        parts.append(base().where(tsv.op("@@")(_tsquery([following], "|"))).limit(following_limit))
+    candidates = (union(*parts) if len(parts) > 1 else parts[0]).subquery("candidates")
+
+    u = func.unnest(tsv).table_valued("lexeme", "positions", "weights").lateral("u")
+    tf = _length(u.c.weights)
+    per_term = (
+        select(model.id.label("id"), u.c.lexeme, tf.label("tf"), func.sum(tf).over(partition_by=model.id).label("dl"))
+        .select_from(model)
+        .join(candidates, candidates.c.id == model.id)
+        .join(u, true())
+        .subquery("per_term")
     )
-    ids = _capped_matches(base, tsv, any_term, all_english, all_simple)
-    all_terms = or_(tsv.op("@@")(all_english), tsv.op("@@")(all_simple)).label("all_terms")
-    rank = func.ts_rank_cd(tsv, any_term).label("keyword_rank")
-    stmt = select(*columns, rank, all_terms)
+    q = (
+        func.unnest(cast(list(weights), ARRAY(Text)), cast([weights[k] for k in weights], ARRAY(Float)))
+        .table_valued("lexeme", "idf").render_derived(name="q")
+        .alias("q")
+    )
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * per_term.c.dl / stats.avg_length)
+    bm25 = func.sum(q.c.idf * per_term.c.tf * (BM25_K1 + 1) / (per_term.c.tf + norm))
+    scored = (
+        select(per_term.c.id, bm25.label("bm25"), func.count().label("matched"))
+        .select_from(per_term)
+        .join(q, q.c.lexeme == per_term.c.lexeme)
+        .group_by(per_term.c.id)
+        .subquery("scored")
+    )
+    stmt = select(*columns, scored.c.bm25, scored.c.matched).join(scored, scored.c.id == model.id)
     if model is SessionEvent:
         stmt = stmt.join(AgentSession, AgentSession.id == SessionEvent.session_id)
-    stmt = stmt.where(model.id.in_(select(ids.c.id))).order_by(all_terms.desc(), rank.desc()).limit(limit)
+    stmt = stmt.order_by(scored.c.bm25.desc(), model.id).limit(limit)
     return list((await db.execute(stmt)).all())
 
 
-async def keyword_sessions(db: DB, query: str, *, limit: int, filters: SearchFilters) -> list[Candidate]:
-    where = lambda stmt: _session_where(stmt, filters)  # noqa: E731
-    rows = await _keyword(db, AgentSession, SESSION_COLUMNS, where, query, limit=limit)
-    return [_keyword_candidate(r) for r in rows]
-
-
-async def keyword_events(db: DB, query: str, *, limit: int, filters: SearchFilters) -> list[Candidate]:
-    where = lambda stmt: _event_where(stmt, filters)  # noqa: E731
-    rows = await _keyword(db, SessionEvent, EVENT_COLUMNS, where, query, limit=limit)
-    return [_keyword_candidate(r) for r in rows]
-
-
-def _keyword_candidate(r: Any) -> Candidate:
-    # cosine: filled in by `cosines` once the query vector exists
-    return Candidate(row=r, agent=r.agent, keyword_rank=float(r.keyword_rank), all_terms=bool(r.all_terms), cosine=None)
+async def keyword_search(
+    db: DB, table: str, lexemes: list[str], stats: TableStats, *, limit: int, filters: SearchFilters
+) -> list[Candidate]:
+    """BM25 candidates of `table` ("events" or "sessions") for the query lexemes."""
+    if not lexemes:
+        return []
+    df = await document_frequencies(db, table, lexemes, stats)
+    weights = {lexeme: idf(stats.rows, df[lexeme]) for lexeme in lexemes}
+    plan = plan_candidates(df)
+    if table == "events":
+        model, columns, where = SessionEvent, EVENT_COLUMNS, lambda stmt: _event_where(stmt, filters)
+    else:
+        model, columns, where = AgentSession, SESSION_COLUMNS, lambda stmt: _session_where(stmt, filters)
+    rows = await _bm25(db, model, columns, where, lexemes, weights, stats, plan, limit=limit)
+    return [
+        Candidate(row=r, agent=r.agent, cosine=None, bm25=float(r.bm25), all_terms=int(r.matched) >= len(lexemes))
+        for r in rows
+    ]
 
 
 async def sessions_by_id(db: DB, ids: list[uuid.UUID], filters: SearchFilters) -> dict[uuid.UUID, Any]:

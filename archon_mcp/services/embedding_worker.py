@@ -107,11 +107,12 @@ class EmbeddingWorker:
         return handled
 
     def _text(self, model, row: queue.PendingRow) -> str:
-        first, second = row.text_fields
+        first, second, *rest = row.text_fields
         limit = self._settings.embedding_max_chars
         if model is AgentSession:
             return session_text(first, second, limit)
-        return event_text(first, second or {}, limit)
+        context = rest[0] if rest and self._settings.embed_event_context else None
+        return event_text(first, second or {}, limit, context=context)
 
     async def _process(self, model) -> int:
         async with self._db.session() as db, db.begin():

@@ -1,15 +1,16 @@
-"""Hybrid search over sessions and events: vector (pgvector) and keyword (full text), fused.
+"""Hybrid search over sessions and events: vector (pgvector) and keyword (BM25 in PostgreSQL), fused.
 
-- `semantic`: nearest vectors; a result needs `similarity >= threshold`.
-- `keyword`: full-text matches on any query term, rows matching every term first; `threshold`
-  is not applied (a keyword hit is a hit).
-- `hybrid` (default): both candidate lists fused (see ALL_TERMS_BONUS below). A result needs
-  `similarity >= threshold` or a match on every query term, so exact identifiers are found
-  even when the embedding misses them, and weak partial word overlaps are not padding.
+- `semantic`: nearest vectors; a result needs `similarity >= threshold`; ordered by similarity.
+- `keyword`: BM25 over the full-text index (repositories/search.py); `threshold` is not applied
+  (a keyword hit is a hit); ordered by BM25.
+- `hybrid` (default): both candidate lists, ordered by services/_ranking.py: similarity and BM25
+  mixed, each event drawing on its session's match and each session on its best events, rows in
+  a time window the query names ("last week") first. A result needs `similarity >= threshold` or a
+  match on every query term, so exact identifiers are found even when the embedding misses them,
+  and weak partial word overlaps are not padding.
 
-Sessions are also found through their events (the best-matching events vote for their session),
-so a session without a summary is still searchable. `similarity` is always the calibrated
-cosine similarity (0 when the row has no vector yet); `score` (0..1) orders the results.
+`similarity` is always the calibrated cosine similarity (0 when the row has no vector yet); `score`
+(0..1) orders the results.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from archon_mcp.config import Settings
@@ -28,53 +31,83 @@ from archon_mcp.embeddings import Embedder, calibrate
 from archon_mcp.errors import EmbeddingError, InvalidInputError
 from archon_mcp.repositories import embeddings as queue
 from archon_mcp.repositories import search as repo
-from archon_mcp.repositories.search import Candidate, SearchFilters
+from archon_mcp.repositories.search import Candidate, SearchFilters, TableStats
 from archon_mcp.schemas import EventHit, EventSearchResults, SessionHit, SessionSearchResults
+from archon_mcp.services import _ranking as ranking
 from archon_mcp.services import _validation as v
 from archon_mcp.services._convert import event_fields, session_fields
+from archon_mcp.services._when import Window, query_window
 from archon_mcp.services.embedding_worker import EmbeddingWorker
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-SearchMode = Literal["hybrid", "semantic", "keyword"]
 MODES: tuple[str, ...] = ("hybrid", "semantic", "keyword")
-# Hybrid ordering: score = similarity + ALL_TERMS_BONUS if the row contains every query term
-# + POSITION_BONUS / (1 + its position among keyword matches). Chosen on bench/eval (docs/SEARCH.md):
-# a plain weighted sum lets a strong embedding match lead while exact-term matches move up.
-ALL_TERMS_BONUS = 0.2
-POSITION_BONUS = 0.2
-_HYBRID_MAX = 1.0 + ALL_TERMS_BONUS + POSITION_BONUS
 QUERY_CACHE_SIZE = 256
+# BM25's table statistics (row count, mean length, common lexemes) are re-read this often: they
+# move slowly, and reading them costs a scan of the planner statistics or a sample.
+STATS_TTL_SECONDS = 30.0
 
 
 @dataclass
-class _Fused:
+class Hit:
+    """One candidate row with everything that orders it."""
+
     row: Any
     agent: str
     cosine: float | None = None
+    bm25: float = 0.0
     all_terms: bool = False
-    keyword_position: int | None = None  # best rank among keyword matches, 0 = first
     matched_by: list[str] = field(default_factory=list)
+    match: float = 0.0  # its own match (services/_ranking.py)
     score: float = 0.0
 
-    def absorb(self, candidate: Candidate, rank: int, source: str) -> None:
+    def absorb(self, candidate: Candidate, source: str) -> None:
         if candidate.cosine is not None:
             self.cosine = candidate.cosine if self.cosine is None else max(self.cosine, candidate.cosine)
+        self.bm25 = max(self.bm25, candidate.bm25)
         self.all_terms = self.all_terms or candidate.all_terms
-        if source == "keyword" and (self.keyword_position is None or rank < self.keyword_position):
-            self.keyword_position = rank
         if source not in self.matched_by:
             self.matched_by.append(source)
 
 
-def _fuse(lists: Iterable[tuple[str, list[Candidate]]], key: Callable[[Candidate], Any]) -> dict[Any, _Fused]:
-    fused: dict[Any, _Fused] = {}
+def _fuse(lists: Iterable[tuple[str, list[Candidate]]]) -> dict[Any, Hit]:
+    fused: dict[Any, Hit] = {}
     for source, candidates in lists:
-        for rank, candidate in enumerate(candidates):
-            entry = fused.setdefault(key(candidate), _Fused(row=candidate.row, agent=candidate.agent))
-            entry.absorb(candidate, rank, source)
+        for candidate in candidates:
+            entry = fused.setdefault(candidate.row.id, Hit(row=candidate.row, agent=candidate.agent))
+            entry.absorb(candidate, source)
     return fused
+
+
+@dataclass
+class EventPool:
+    """Everything the ranking of one event search needs (bench/locomo_tune.py re-ranks it)."""
+
+    mode: str
+    threshold: float
+    limit: int
+    window: Window | None
+    events: dict[Any, Hit]
+    sessions: dict[Any, Hit]  # the matches of the events' sessions (summary, metadata)
+    pending: int = 0
+    notice: str | None = None
+
+
+@dataclass
+class SessionPool:
+    mode: str
+    threshold: float
+    limit: int
+    window: Window | None
+    sessions: dict[Any, Hit]
+    events: dict[Any, Hit]
+    pending: int = 0
+    notice: str | None = None
+
+
+def _in_window(moment: datetime | None, window: Window | None) -> bool:
+    return window is not None and moment is not None and window[0] <= moment < window[1]
 
 
 class SearchService:
@@ -86,6 +119,9 @@ class SearchService:
         self._worker = worker
         self._settings = settings
         self._query_cache: dict[str, list[float]] = {}
+        self._stats: dict[str, tuple[float, TableStats]] = {}
+        self.weights = ranking.DEFAULT_WEIGHTS
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     # --- shared steps --------------------------------------------------------------------------
     def _check(self, query: Any, limit: Any, threshold: Any, mode: Any) -> tuple[str, int, float, str]:
@@ -95,6 +131,12 @@ class SearchService:
             raise InvalidInputError(f"mode {str(mode)[:30]!r} is not one of: hybrid (default), semantic, keyword")
         lim = v.check_int(limit, "limit", 1, self._settings.max_search_results)
         return text.strip(), lim, v.check_threshold(threshold), mode
+
+    def _window(self, text: str, since: datetime | None, until: datetime | None) -> Window | None:
+        """A time the query names ranks rows in it higher, unless the caller filtered by time."""
+        if since is not None or until is not None:
+            return None
+        return query_window(text, self.clock())
 
     async def _query_vector(self, text: str, mode: str) -> tuple[list[float] | None, str | None]:
         """The query's vector, or (in hybrid mode) None and a notice when the provider is down."""
@@ -125,41 +167,58 @@ class SearchService:
             self._query_cache.pop(next(iter(self._query_cache)))
         return vector
 
+    async def _table_stats(self, conn, table: str) -> TableStats:
+        cached = self._stats.get(table)
+        now = time.monotonic()
+        if cached is None or now - cached[0] > STATS_TTL_SECONDS:
+            cached = (now, await repo.table_stats(conn, table))
+            self._stats[table] = cached
+        return cached[1]
+
+    async def _keyword(self, conn, text: str, searches: list[tuple[str, int, SearchFilters]]) -> list[list[Candidate]]:
+        """BM25 candidates for each (table, limit, filters), on one connection."""
+        lexemes = await repo.query_lexemes(conn, text)
+        out = []
+        for table, limit, filters in searches:
+            stats = await self._table_stats(conn, table)
+            out.append(await repo.keyword_search(conn, table, lexemes, stats, limit=limit, filters=filters))
+        return out
+
     def _pool(self, limit: int) -> int:
         return max(limit * 4, 40)
 
     def _similarity(self, cosine: float | None) -> float:
         return 0.0 if cosine is None else round(calibrate(self._embedder.model, cosine), 4)
 
-    def _keep(self, entry: _Fused, mode: str, threshold: float) -> bool:
+    def _keep(self, entry: Hit, mode: str, threshold: float) -> bool:
         if mode == "keyword":
             return True
         if self._similarity(entry.cosine) >= threshold:
             return True
         return mode == "hybrid" and entry.all_terms
 
-    def _score(self, entry: _Fused, mode: str) -> float:
-        similarity = self._similarity(entry.cosine)
-        position = 0.0 if entry.keyword_position is None else 1.0 / (1 + entry.keyword_position)
-        if mode == "semantic":
-            return similarity
-        if mode == "keyword":
-            return 0.5 * entry.all_terms + 0.5 * position
-        return (similarity + ALL_TERMS_BONUS * entry.all_terms + POSITION_BONUS * position) / _HYBRID_MAX
+    def _match_all(self, hits: dict[Any, Hit], mode: str, weights: ranking.Weights) -> None:
+        """Each row's own match: similarity and BM25 mixed (hybrid), or the one signal of the mode."""
+        top = ranking.best(h.bm25 for h in hits.values())
+        for h in hits.values():
+            similarity = self._similarity(h.cosine)
+            if mode == "semantic":
+                h.match = similarity
+            elif mode == "keyword":
+                h.match = h.bm25 / top if top > 0 else 0.0
+            else:
+                h.match = ranking.match(similarity, h.bm25, top, weights)
 
-    def _rank(self, fused: dict[Any, _Fused], mode: str, threshold: float, limit: int) -> list[_Fused]:
-        kept = [e for e in fused.values() if self._keep(e, mode, threshold)]
-        for entry in kept:
-            entry.score = round(self._score(entry, mode), 4)
-        kept.sort(key=lambda e: (e.score, self._similarity(e.cosine)), reverse=True)
-        return kept[:limit]
+    def _top(self, hits: Iterable[Hit], limit: int) -> list[Hit]:
+        ranked = sorted(hits, key=lambda h: (h.score, self._similarity(h.cosine), str(h.row.id)), reverse=True)
+        return ranked[:limit]
 
     async def _vector_and_keyword(
         self, text: str, mode: str, keyword: Callable[[], Awaitable[T]]
     ) -> tuple[list[float] | None, str | None, T | None]:
-        """The query vector and the keyword candidates, side by side: the full-text query runs in
-        PostgreSQL (its own connection) while the query is embedded in a thread, ~20-30 ms each at
-        100k events. Keyword candidates get their cosine afterwards (`_with_cosines`)."""
+        """The query vector and the keyword candidates, side by side: the BM25 query runs in
+        PostgreSQL (its own connection) while the query is embedded in a thread. Keyword
+        candidates get their cosine afterwards (`_with_cosines`)."""
         if mode == "semantic":
             return (*await self._query_vector(text, mode), None)
         # A task, not a TaskGroup: a failure of the keyword query (the database is down) must reach
@@ -198,6 +257,42 @@ class SearchService:
         until: Any = None,
         mode: Any = "hybrid",
     ) -> EventSearchResults:
+        pool = await self.collect_events(
+            query, limit, threshold, session_id, event_type, agent, project_id, since, until, mode
+        )
+        hits = [
+            EventHit(
+                **event_fields(e.row),
+                agent=e.agent,
+                similarity=self._similarity(e.cosine),
+                score=round(e.score, 4),
+                matched_by=e.matched_by,
+            )
+            for e in self.rank_events(pool)
+        ]
+        return EventSearchResults(
+            query=str(query).strip(),
+            mode=pool.mode,  # type: ignore[arg-type]
+            threshold=pool.threshold,
+            results=hits,
+            pending_embeddings=pool.pending,
+            notice=pool.notice,
+        )
+
+    async def collect_events(
+        self,
+        query: Any,
+        limit: Any = 10,
+        threshold: Any = 0.7,
+        session_id: Any = None,
+        event_type: Any = None,
+        agent: Any = None,
+        project_id: Any = None,
+        since: Any = None,
+        until: Any = None,
+        mode: Any = "hybrid",
+    ) -> EventPool:
+        """The candidate events of a search and their sessions' matches, before ordering."""
         filters = SearchFilters(
             session_id=v.parse_optional_uuid(session_id, "session_id"),
             event_type=v.check_event_type(event_type, self._settings) if event_type is not None else None,
@@ -208,13 +303,20 @@ class SearchService:
         )
         text, lim, thr, mode = self._check(query, limit, threshold, mode)
         pool = self._pool(lim)
+        # The sessions the events may belong to: agent/project filters apply, times do not (an event
+        # of last week may belong to a session started before it).
+        session_filters = SearchFilters(agent=filters.agent, project_id=filters.project_id)
+        evidence = mode == "hybrid" and filters.session_id is None
 
-        async def keyword() -> list[Candidate]:
+        async def keyword() -> list[list[Candidate]]:
+            searches = [("events", pool, filters)] + ([("sessions", pool, session_filters)] if evidence else [])
             async with self._db.connect() as conn:
-                return await repo.keyword_events(conn, text, limit=pool, filters=filters)
+                return await self._keyword(conn, text, searches)
 
-        vector, notice, keyword_hits = await self._vector_and_keyword(text, mode, keyword)
+        vector, notice, found = await self._vector_and_keyword(text, mode, keyword)
+        keyword_events, keyword_sessions = ((found or []) + [[], []])[:2]
         lists: list[tuple[str, list[Candidate]]] = []
+        session_lists: list[tuple[str, list[Candidate]]] = []
         async with self._db.begin() as conn:
             if vector is not None:
                 await repo.tune_hnsw(conn, pool)
@@ -222,25 +324,44 @@ class SearchService:
                     conn, vector, model_name=self._embedder.model, limit=pool, filters=filters
                 )
                 lists.append(("semantic", semantic))
-                if keyword_hits:
-                    keyword_hits = await self._with_cosines(conn, "events", keyword_hits, vector, semantic)
-            if keyword_hits is not None:
-                lists.append(("keyword", keyword_hits))
+                keyword_events = await self._with_cosines(conn, "events", keyword_events, vector, semantic)
+            if found is not None:
+                lists.append(("keyword", keyword_events))
+            events = _fuse(lists)
+            if evidence:
+                if vector is not None:
+                    semantic_sessions = await repo.semantic_sessions(
+                        conn, vector, model_name=self._embedder.model, limit=pool, filters=session_filters
+                    )
+                    session_lists.append(("semantic", semantic_sessions))
+                    keyword_sessions = await self._with_cosines(
+                        conn, "sessions", keyword_sessions, vector, semantic_sessions
+                    )
+                session_lists.append(("keyword", keyword_sessions))
+            sessions = _fuse(session_lists)
+            if evidence and vector is not None:
+                # Sessions of candidate events that neither list returned still have a similarity.
+                missing = list({e.row.session_id for e in events.values()} - set(sessions))
+                for sid, cosine in (await repo.session_cosines(conn, missing, vector, self._embedder.model)).items():
+                    sessions[sid] = Hit(row=None, agent="", cosine=cosine)
             pending = (await queue.pending_counts(conn))["events"]
-        ranked = self._rank(_fuse(lists, key=lambda c: c.row.id), mode, thr, lim)
-        hits = [
-            EventHit(
-                **event_fields(e.row),
-                agent=e.agent,
-                similarity=self._similarity(e.cosine),
-                score=e.score,
-                matched_by=e.matched_by,
+        window = self._window(text, filters.since, filters.until) if mode == "hybrid" else None
+        return EventPool(mode, thr, lim, window, events, sessions, pending, notice)
+
+    def rank_events(self, pool: EventPool, weights: ranking.Weights | None = None) -> list[Hit]:
+        weights = weights or self.weights
+        self._match_all(pool.events, pool.mode, weights)
+        self._match_all(pool.sessions, pool.mode, weights)
+        time_bonus = weights.time if pool.window is not None else 0.0
+        kept = [e for e in pool.events.values() if self._keep(e, pool.mode, pool.threshold)]
+        for e in kept:
+            session = pool.sessions.get(e.row.session_id)
+            evidence = session.match if session is not None else 0.0
+            weight = weights.session if pool.sessions else 0.0
+            e.score = ranking.with_evidence(
+                e.match, evidence, weight, _in_window(e.row.timestamp, pool.window), time_bonus
             )
-            for e in ranked
-        ]
-        return EventSearchResults(
-            query=text, mode=mode, threshold=thr, results=hits, pending_embeddings=pending, notice=notice
-        )
+        return self._top(kept, pool.limit)
 
     # --- sessions ------------------------------------------------------------------------------
     async def search_sessions(
@@ -255,6 +376,37 @@ class SearchService:
         active_only: Any = False,
         mode: Any = "hybrid",
     ) -> SessionSearchResults:
+        pool = await self.collect_sessions(query, limit, threshold, agent, project_id, since, until, active_only, mode)
+        hits = [
+            SessionHit(
+                **session_fields(e.row),
+                similarity=self._similarity(e.cosine),
+                score=round(e.score, 4),
+                matched_by=e.matched_by,
+            )
+            for e in self.rank_sessions(pool)
+        ]
+        return SessionSearchResults(
+            query=str(query).strip(),
+            mode=pool.mode,  # type: ignore[arg-type]
+            threshold=pool.threshold,
+            results=hits,
+            pending_embeddings=pool.pending,
+            notice=pool.notice,
+        )
+
+    async def collect_sessions(
+        self,
+        query: Any,
+        limit: Any = 10,
+        threshold: Any = 0.7,
+        agent: Any = None,
+        project_id: Any = None,
+        since: Any = None,
+        until: Any = None,
+        active_only: Any = False,
+        mode: Any = "hybrid",
+    ) -> SessionPool:
         filters = SearchFilters(
             agent=v.check_agent(agent, self._settings) if agent is not None else None,
             project_id=v.parse_optional_uuid(project_id, "project_id"),
@@ -270,15 +422,12 @@ class SearchService:
             agent=filters.agent, project_id=filters.project_id, active_only=filters.active_only
         )
 
-        async def keyword() -> tuple[list[Candidate], list[Candidate]]:
+        async def keyword() -> list[list[Candidate]]:
             async with self._db.connect() as conn:
-                return (
-                    await repo.keyword_sessions(conn, text, limit=pool, filters=filters),
-                    await repo.keyword_events(conn, text, limit=pool, filters=event_filters),
-                )
+                return await self._keyword(conn, text, [("sessions", pool, filters), ("events", pool, event_filters)])
 
-        vector, notice, keyword_hits = await self._vector_and_keyword(text, mode, keyword)
-        keyword_sessions, keyword_events = keyword_hits if keyword_hits is not None else ([], [])
+        vector, notice, found = await self._vector_and_keyword(text, mode, keyword)
+        keyword_sessions, keyword_events = found if found is not None else ([], [])
         lists: list[tuple[str, list[Candidate]]] = []
         event_lists: list[tuple[str, list[Candidate]]] = []
         async with self._db.begin() as conn:
@@ -292,59 +441,45 @@ class SearchService:
                 event_lists.append(("semantic", semantic_events))
                 keyword_sessions = await self._with_cosines(conn, "sessions", keyword_sessions, vector, semantic)
                 keyword_events = await self._with_cosines(conn, "events", keyword_events, vector, semantic_events)
-            if keyword_hits is not None:
+            if found is not None:
                 lists.append(("keyword", keyword_sessions))
                 event_lists.append(("keyword", keyword_events))
-            via_events = await self._sessions_via_events(conn, event_lists, vector, mode, thr, filters)
-            if via_events:
-                lists.append(("events", via_events))
+            sessions = _fuse(lists)
+            events = _fuse(event_lists)
+            # Sessions found only through their events: their rows, and their own similarity.
+            missing = list({e.row.session_id for e in events.values()} - set(sessions))
+            rows = await repo.sessions_by_id(conn, missing, filters)
+            own = await repo.session_cosines(conn, list(rows), vector, model) if vector is not None else {}
+            for sid, row in rows.items():
+                sessions[sid] = Hit(row=row, agent=row.agent, cosine=own.get(sid))
             pending = (await queue.pending_counts(conn))["sessions"]
-        ranked = self._rank(_fuse(lists, key=lambda c: c.row.id), mode, thr, lim)
-        hits = [
-            SessionHit(
-                **session_fields(e.row), similarity=self._similarity(e.cosine), score=e.score, matched_by=e.matched_by
-            )
-            for e in ranked
-        ]
-        return SessionSearchResults(
-            query=text, mode=mode, threshold=thr, results=hits, pending_embeddings=pending, notice=notice
-        )
+        window = self._window(text, filters.since, filters.until) if mode == "hybrid" else None
+        return SessionPool(mode, thr, lim, window, sessions, events, pending, notice)
 
-    async def _sessions_via_events(
-        self,
-        db,
-        event_lists: list[tuple[str, list[Candidate]]],
-        vector: list[float] | None,
-        mode: str,
-        threshold: float,
-        filters: SearchFilters,
-    ) -> list[Candidate]:
-        """Rank sessions by their best-matching event (only events that would be results themselves)."""
-        fused_events = _fuse(event_lists, key=lambda c: c.row.id)
-        best: dict[uuid.UUID, _Fused] = {}
-        for entry in sorted(fused_events.values(), key=lambda e: self._score(e, mode), reverse=True):
-            if not self._keep(entry, mode, threshold):
+    def rank_sessions(self, pool: SessionPool, weights: ranking.Weights | None = None) -> list[Hit]:
+        weights = weights or self.weights
+        self._match_all(pool.sessions, pool.mode, weights)
+        self._match_all(pool.events, pool.mode, weights)
+        best_event: dict[uuid.UUID, Hit] = {}
+        for e in pool.events.values():
+            if not self._keep(e, pool.mode, pool.threshold):
                 continue
-            sid = entry.row.session_id
-            if sid not in best:
-                best[sid] = entry
-            elif entry.cosine is not None:
-                best[sid].cosine = max(best[sid].cosine or -1.0, entry.cosine)
-        if not best:
-            return []
-        sessions = await repo.sessions_by_id(db, list(best), filters)
-        own = await repo.session_cosines(db, list(sessions), vector, self._embedder.model) if vector else {}
-        out = []
-        for sid, entry in best.items():
-            if sid not in sessions:
+            current = best_event.get(e.row.session_id)
+            if current is None or e.match > current.match:
+                best_event[e.row.session_id] = e
+        time_bonus = weights.time if pool.window is not None else 0.0
+        kept = []
+        for sid, s in pool.sessions.items():
+            event = best_event.get(sid)
+            if event is not None and "events" not in s.matched_by:
+                s.matched_by.append("events")
+                s.all_terms = s.all_terms or event.all_terms
+            if not (self._keep(s, pool.mode, pool.threshold) or event is not None):
                 continue
-            cosines = [c for c in (entry.cosine, own.get(sid)) if c is not None]
-            out.append(
-                Candidate(
-                    row=sessions[sid],
-                    agent=sessions[sid].agent,
-                    cosine=max(cosines) if cosines else None,
-                    all_terms=entry.all_terms,
-                )
+            in_window = _in_window(s.row.started_at, pool.window) or (
+                event is not None and _in_window(event.row.timestamp, pool.window)
             )
-        return out
+            evidence = event.match if event is not None else 0.0
+            s.score = ranking.with_evidence(s.match, evidence, weights.events, in_window, time_bonus)
+            kept.append(s)
+        return self._top(kept, pool.limit)

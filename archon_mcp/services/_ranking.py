@@ -1,0 +1,57 @@
+"""How hybrid search orders its candidates: pure functions over the numbers the database returned.
+
+Every candidate has a calibrated cosine `similarity` (0..1) and a raw BM25 score (0 when it is not a
+keyword match). Within one query the BM25 scores are divided by the best one, so both signals are
+on 0..1, and mixed:
+
+    match = (1 - KEYWORD_WEIGHT) * similarity + KEYWORD_WEIGHT * bm25 / best_bm25
+
+An event's score then draws on its session (summary and metadata matched the same way), and a
+session's on its best events:
+
+    event score   = (match + SESSION_WEIGHT * session match) / (1 + SESSION_WEIGHT)
+    session score = (match + EVENTS_WEIGHT * best event match) / (1 + EVENTS_WEIGHT)
+
+and a row whose time falls in a window the query names ("last week", "in March") gets TIME_BONUS
+more before the division. The weights were chosen on the LoCoMo development split
+(bench/locomo_tune.py, docs/SEARCH.md): a weighted sum of max-normalised scores against reciprocal
+rank fusion, which ignores how far ahead the best match is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+KEYWORD_WEIGHT = 0.5
+SESSION_WEIGHT = 0.3
+EVENTS_WEIGHT = 0.5
+TIME_BONUS = 0.3
+
+
+@dataclass(frozen=True)
+class Weights:
+    keyword: float = KEYWORD_WEIGHT
+    session: float = SESSION_WEIGHT
+    events: float = EVENTS_WEIGHT
+    time: float = TIME_BONUS
+
+
+DEFAULT_WEIGHTS = Weights()
+
+
+def best(values: Iterable[float]) -> float:
+    return max((v for v in values), default=0.0)
+
+
+def match(similarity: float, bm25: float, best_bm25: float, weights: Weights = DEFAULT_WEIGHTS) -> float:
+    """One row's own match, 0..1: similarity and max-normalised BM25 mixed."""
+    keyword = bm25 / best_bm25 if best_bm25 > 0 else 0.0
+    return (1.0 - weights.keyword) * similarity + weights.keyword * keyword
+
+
+def with_evidence(own: float, evidence: float, weight: float, in_window: bool, time_bonus: float) -> float:
+    """A row's score, 0..1: its own match, plus `weight` x the evidence of its session (for an
+    event) or of its best events (for a session), plus the time bonus."""
+    total = own + weight * evidence + (time_bonus if in_window else 0.0)
+    return total / (1.0 + weight + time_bonus)
