@@ -3,7 +3,7 @@
 `query_window(query, now)` finds the first such phrase and returns the UTC window it names
 (start inclusive, end exclusive), or None. Search ranks rows inside the window higher when the
 caller gave no `since`/`until` (services/search.py); the phrase itself stays in the query, so it
-still counts as words. English only; weeks start on Monday; "last N days" ends now.
+still counts as words. English only; weeks start on Monday; "last N days" and "since March" end now.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ _COUNT = r"(\d+|a|one|two|three|four|five|six|seven|ten)"
 _LAST_N = re.compile(r"\b(?:last|past|previous)\s+" + _COUNT + r"\s+(days?|weeks?|months?)\b")
 _AGO = re.compile(r"\b" + _COUNT + r"\s+(days?|weeks?)\s+ago\b")
 _WEEKDAY = re.compile(r"\b(?:on\s+|last\s+)?(" + "|".join(WEEKDAYS) + r")\b")
-_MONTH = re.compile(r"\b(?:in|during|since|from|of)\s+(" + _MONTH_NAMES + r")\b(?:\s+(\d{4}))?")
+_MONTH = re.compile(r"\b(in|during|since|from|of)\s+(" + _MONTH_NAMES + r")\b(?:\s+(\d{4}))?")
 _DAY_MONTH = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(" + _MONTH_NAMES + r")\b(?:,?\s+(\d{4}))?")
 _MONTH_DAY = re.compile(r"\b(" + _MONTH_NAMES + r")\s+(\d{1,2})(?:st|nd|rd|th)?\b(?:,?\s+(\d{4}))?")
 
@@ -107,8 +107,9 @@ def query_window(query: str, now: datetime) -> Window | None:
             if d is not None:
                 return _day(d)
     if m := _MONTH.search(q):
-        month = MONTHS[m[1]]
-        return _month(_past_month(today, month, m[2]), month)
+        month = MONTHS[m[2]]
+        start, end = _month(_past_month(today, month, m[3]), month)
+        return (start, now) if m[1] in ("since", "from") else (start, end)
     if m := _WEEKDAY.search(q):
         back = (today.weekday() - WEEKDAYS.index(m[1])) % 7 or 7
         return _day(today - timedelta(days=back))

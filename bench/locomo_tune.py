@@ -1,0 +1,95 @@
+"""Choose the fusion weights of hybrid search on the LoCoMo development split (never the test split).
+
+Works on a store that `bench/locomo.py --split dev --setting one-store` left behind: every question's
+candidates are collected once through the search service (the same SQL as the tools), then re-ranked
+in-process for each weight setting of services/_ranking.py. Prints the best settings by events
+recall@10 + sessions recall@5.
+
+    .venv/bin/python bench/locomo.py --data locomo10.json --split dev --setting one-store --data-dir /tmp/dev
+    .venv/bin/python bench/locomo_tune.py --data locomo10.json --data-dir /tmp/dev
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from locomo import DEV, dia_session, load, questions_of, score
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+async def collect(args: argparse.Namespace):
+    from archon_mcp.config import Settings
+    from archon_mcp.db import Database
+    from archon_mcp.embeddings import create_embedder
+    from archon_mcp.services.search import SearchService
+
+    settings = Settings(data_dir=args.data_dir, database_name=args.database, search_wait_for_pending=0)
+    database = Database(settings)
+    await database.start(migrate=False)
+    embedder = create_embedder(settings)
+    service = SearchService(database, embedder, None, settings)
+    owners = {k: tuple(v) for k, v in json.loads((args.data_dir / f"{args.database}.owners.json").read_text()).items()}
+    pools = []
+    for conv in load(args.data, DEV):
+        for q in questions_of(conv)[: args.limit_questions]:
+            events = await service.collect_events(q["question"], limit=25, threshold=0.0)
+            sessions = await service.collect_sessions(q["question"], limit=25, threshold=0.0)
+            pools.append((conv["sample_id"], q, events, sessions))
+    await database.close()
+    return service, owners, pools
+
+
+def evaluate(service, owners, pools, weights) -> dict[str, float]:
+    ev5, ev10, se5, se10 = [], [], [], []
+    for name, q, events, sessions in pools:
+        ranked = [(owners.get(str(h.row.session_id), ("?", 0))[0], h.row.event_data.get("dia_id")) for h in
+                  service.rank_events(events, weights)]  # fmt: skip
+        e = score(ranked, {(name, d) for d in q["evidence"]})
+        ranked_s = [owners.get(str(h.row.id), ("?", 0)) for h in service.rank_sessions(sessions, weights)]
+        s = score(ranked_s, {(name, dia_session(d)) for d in q["evidence"]})
+        ev5.append(e["recall@5"])
+        ev10.append(e["recall@10"])
+        se5.append(s["recall@5"])
+        se10.append(s["recall@10"])
+    mean = statistics.fmean
+    return {"events@5": mean(ev5), "events@10": mean(ev10), "sessions@5": mean(se5), "sessions@10": mean(se10)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--database", default="locomo_all")
+    parser.add_argument("--limit-questions", type=int, default=None)
+    args = parser.parse_args()
+    from archon_mcp.services._ranking import Weights
+
+    service, owners, pools = asyncio.run(collect(args))
+    results = []
+    for keyword, session, events in itertools.product(
+        (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0), (0.0, 0.1, 0.2, 0.3, 0.5, 0.8), (0.0, 0.25, 0.5, 1.0, 2.0)
+    ):
+        weights = Weights(keyword=keyword, session=session, events=events)
+        results.append((weights, evaluate(service, owners, pools, weights)))
+    results.sort(key=lambda r: r[1]["events@10"] + r[1]["sessions@5"], reverse=True)
+    for weights, m in results[:15]:
+        print(weights, {k: round(v, 3) for k, v in m.items()})
+    best_events = max(results, key=lambda r: r[1]["events@10"])
+    best_sessions = max(results, key=lambda r: r[1]["sessions@5"])
+    print("best events@10:", best_events)
+    print("best sessions@5:", best_sessions)
+
+
+if __name__ == "__main__":
+    main()

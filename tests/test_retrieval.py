@@ -1,0 +1,186 @@
+"""What makes search find things: BM25 inside PostgreSQL, events indexed with their context, and
+time named in the query. Real PostgreSQL, real MCP client, the real local model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import create_database, make_settings
+from tests.helpers import call
+
+pytestmark = pytest.mark.anyio
+
+
+async def _session(client, **kwargs) -> str:
+    return (await call(client, "archon_create_session", agent="claude", **kwargs))["id"]
+
+
+async def _events(client, session_id: str, texts: list[str], event_type: str = "message") -> list[str]:
+    events = [{"event_type": event_type, "event_data": {"text": t}} for t in texts]
+    return (await call(client, "archon_add_events", session_id=session_id, events=events))["ids"]
+
+
+def _texts(results: dict) -> list[str]:
+    return [r["event_data"].get("text") for r in results["results"]]
+
+
+async def test_rare_terms_weigh_more_than_common_ones(client) -> None:
+    """BM25's inverse document frequency: 'pottery' (one row) outweighs 'Caroline' (every row)."""
+    sid = await _session(client)
+    filler = [f"Caroline talked about the weather on day {i}" for i in range(60)]
+    await _events(client, sid, [*filler, "Caroline and Melanie talked", "Melanie signed up for a pottery class"])
+    found = await call(client, "archon_search_events", query="Caroline pottery", mode="keyword", limit=5)
+    assert _texts(found)[0] == "Melanie signed up for a pottery class", _texts(found)
+
+
+async def test_a_rare_term_is_found_among_more_common_rows_than_are_ranked(client) -> None:
+    """1,200 rows share the query's common words, more than the 1,000 ranked per query: the one row
+    with the rare term is still a candidate (rarest terms first), and comes first."""
+    sid = await _session(client)
+    common = [f"deploy error in the staging cluster, attempt {i}" for i in range(1200)]
+    for start in range(0, len(common), 400):
+        await _events(client, sid, common[start : start + 400])
+    await _events(client, sid, ["deploy error TASK-1482 in the staging cluster"])
+    found = await call(client, "archon_search_events", query="deploy error rollback TASK-1482", mode="keyword")
+    assert _texts(found)[0] == "deploy error TASK-1482 in the staging cluster", _texts(found)[:3]
+
+
+async def test_an_event_is_found_through_the_event_before_it(client) -> None:
+    """An answer carries its question: 'Yes, last Saturday' is found by 'pottery workshop', after the
+    question itself, and comes back exactly as it was stored."""
+    sid = await _session(client)
+    await call(
+        client,
+        "archon_add_event",
+        session_id=sid,
+        event_type="message",
+        event_data={"speaker": "Mel", "text": "Did you ever go to the pottery workshop downtown?"},
+    )
+    await call(
+        client,
+        "archon_add_event",
+        session_id=sid,
+        event_type="message",
+        event_data={"speaker": "Caroline", "text": "Yes, last Saturday, it was wonderful!"},
+    )
+    await _events(client, sid, ["We should plan a hike soon."])
+    found = await call(client, "archon_search_events", query="pottery workshop", mode="keyword")
+    assert _texts(found)[:2] == [
+        "Did you ever go to the pottery workshop downtown?",
+        "Yes, last Saturday, it was wonderful!",
+    ]
+    assert found["results"][1]["event_data"] == {"speaker": "Caroline", "text": "Yes, last Saturday, it was wonderful!"}
+    assert "We should plan a hike soon." not in _texts(found)
+
+
+async def test_a_batch_gives_each_event_the_one_before_it_as_context(client) -> None:
+    sid = await _session(client)
+    await _events(client, sid, ["psycopg.errors.UndefinedTable raised by the nightly export", "fixed it, rerun passed"])
+    found = await call(client, "archon_search_events", query="UndefinedTable", mode="keyword")
+    assert _texts(found) == ["psycopg.errors.UndefinedTable raised by the nightly export", "fixed it, rerun passed"]
+
+
+async def test_session_descriptors_are_part_of_an_events_context(client) -> None:
+    sid = await _session(client, metadata={"title": "billing-api refactor", "day": 3})
+    other = await _session(client, metadata={"title": "docs cleanup"})
+    await _events(client, sid, ["renamed the module"])
+    await _events(client, other, ["renamed the module"])
+    found = await call(client, "archon_search_events", query="billing refactor", mode="keyword")
+    assert [r["session_id"] for r in found["results"]] == [sid]
+
+
+async def test_hybrid_finds_the_context_match_by_meaning_too(client) -> None:
+    """The vector of an event carries its context as well: at the default threshold the answer to a
+    question about the database migration is found although its own text never says so."""
+    sid = await _session(client)
+    await _events(
+        client,
+        sid,
+        [
+            "The alembic database migration failed on the production replica with a lock timeout",
+            "Retried it at night with a smaller batch size and it went through",
+        ],
+    )
+    found = await call(
+        client, "archon_search_events", query="how was the database migration finally fixed", limit=5, threshold=0.0
+    )
+    assert "Retried it at night with a smaller batch size and it went through" in _texts(found)[:2], _texts(found)
+
+
+async def test_a_time_named_in_the_query_ranks_rows_in_that_window_first(app, client) -> None:
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    app.search.clock = lambda: now
+    sid = await _session(client)
+    old, recent = await _events(
+        client, sid, ["deploy failed: image pull backoff", "deploy failed: image pull backoff"], "error_encountered"
+    )
+    async with app.database.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE archon_session_events SET timestamp = :t WHERE id = :id"),
+            {"t": now - timedelta(days=40), "id": old},
+        )
+        await conn.execute(
+            text("UPDATE archon_session_events SET timestamp = :t WHERE id = :id"),
+            {"t": now - timedelta(days=1, hours=2), "id": recent},
+        )
+    found = await call(client, "archon_search_events", query="deploy failures yesterday", threshold=0.0, limit=2)
+    assert [r["id"] for r in found["results"]] == [recent, old]
+    found = await call(client, "archon_search_events", query="deploy failures in October", threshold=0.0, limit=2)
+    assert [r["id"] for r in found["results"]] == [old, recent]
+    # An explicit time filter wins over the words: no window then, only the filter.
+    since = (now - timedelta(days=60)).isoformat()
+    found = await call(client, "archon_search_events", query="deploy failures yesterday", threshold=0.0, since=since)
+    assert {r["id"] for r in found["results"]} == {old, recent}
+
+
+async def test_unrelated_queries_still_return_nothing_at_the_default_threshold(client) -> None:
+    sid = await _session(client)
+    await _events(
+        client, sid, ["alembic upgrade failed with psycopg.errors.ForeignKeyViolation", "added ON DELETE CASCADE"]
+    )
+    await call(
+        client, "archon_end_session", session_id=sid, summary="Fixed the foreign key migration of the events table"
+    )
+    assert (await call(client, "archon_search_events", query="quarterly marketing budget forecast"))["results"] == []
+    assert (await call(client, "archon_search_sessions", query="quarterly marketing budget forecast"))["results"] == []
+    found = await call(client, "archon_search_events", query="ForeignKeyViolation")
+    assert _texts(found)[0] == "alembic upgrade failed with psycopg.errors.ForeignKeyViolation"
+
+
+async def test_the_migration_indexes_existing_events_with_their_context(admin_url: str) -> None:
+    """Upgrading a 0003 store builds the new keyword index for the rows already there, in order."""
+    from archon_mcp.db import Database
+
+    url = await create_database(admin_url, "archon_upgrade_0004")
+    database = Database(make_settings(url))
+    await database.start(migrate=False, check_embedding=False)
+    try:
+        await database.upgrade("0003")
+        async with database.engine.begin() as conn:
+            sid = await conn.scalar(text("INSERT INTO archon_sessions (agent) VALUES ('claude') RETURNING id"))
+            for i, words in enumerate(["the pottery workshop question", "yes it was great"]):
+                await conn.execute(
+                    text(
+                        "INSERT INTO archon_session_events (session_id, event_type, event_data, timestamp) "
+                        "VALUES (:s, 'message', jsonb_build_object('text', CAST(:w AS text)), now() + make_interval(secs => :i))"
+                    ),
+                    {"s": sid, "w": words, "i": i},
+                )
+        await database.upgrade("head")
+        async with database.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT event_data ->> 'text', search_tsv @@ to_tsquery('simple', 'potteri') "
+                        "FROM archon_session_events ORDER BY timestamp"
+                    )
+                )
+            ).all()
+        assert rows == [("the pottery workshop question", True), ("yes it was great", True)]
+        await database.upgrade("0003")  # the downgrade restores the generated column
+        await database.upgrade("head")
+    finally:
+        await database.close()
