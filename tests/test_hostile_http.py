@@ -336,9 +336,10 @@ async def test_a_session_flood_cannot_lock_out_other_clients(app) -> None:
         manager = running.server.session_manager
         async with (
             httpx2.AsyncClient(headers=AUTH, timeout=60) as authed,
-            Client(streamable_http_client(f"{running.url}/mcp", http_client=authed)) as working,
+            Client(streamable_http_client(f"{running.url}/mcp", http_client=authed), mode="legacy") as working,
         ):
             assert not (await working.call_tool("archon_create_session", {"agent": "claude"})).is_error
+            (working_id,) = manager._server_instances
             async with httpx2.AsyncClient(base_url=running.url, headers=AUTH, timeout=30) as flood:
                 # One address opening sessions in a loop and never ending them...
                 own = [await _initialize(flood) for _ in range(12)]
@@ -352,12 +353,20 @@ async def test_a_session_flood_cannot_lock_out_other_clients(app) -> None:
                 )
                 assert gone.status_code == 404, "the oldest abandoned handshake was ended to make room"
                 assert spread[-1] in manager._server_instances, "the newest session is kept"
-            # The client that was working all along still works...
+                # A burst in parallel: some may be refused while every slot is mid-handshake, none fail.
+                burst = await asyncio.gather(
+                    *(flood.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS) for _ in range(30))
+                )
+                assert {r.status_code for r in burst} <= {200, 503}, [r.status_code for r in burst]
+                assert any(r.status_code == 200 for r in burst)
+                assert len(manager._server_instances) <= 5, f"{len(manager._server_instances)} sessions open"
+                assert working_id in manager._server_instances, "a session holding its event stream is not idle"
+            # The client that was working all along (a 2025 handshake client, as desktop clients are) still works...
             assert not (await working.call_tool("archon_create_session", {"agent": "claude"})).is_error
         # ...and a new one can initialize and call a tool.
         async with (
             httpx2.AsyncClient(headers=AUTH, timeout=60) as authed,
-            Client(streamable_http_client(f"{running.url}/mcp", http_client=authed)) as newcomer,
+            Client(streamable_http_client(f"{running.url}/mcp", http_client=authed), mode="legacy") as newcomer,
         ):
             result = await newcomer.call_tool("archon_create_session", {"agent": "gemini"})
             assert not result.is_error, result

@@ -5,10 +5,10 @@ its timeout, and refuses new ones with 503 once `max_sessions` are open: one cli
 in a loop locks everyone else out for the idle timeout. This middleware, in front of /mcp, tracks
 sessions from the outside (the `Mcp-Session-Id` the SDK answers with, and each later request) and,
 when a new session would cross a cap, ends an existing one first through the protocol's own
-`DELETE /mcp`, so a new client can always get in. Victims, in order: sessions with no request in
-flight that never went beyond the handshake (what a runaway client leaves behind), then other idle
-ones, then ones whose only open request is their GET event stream, least recently used first. A
-session with a tool call in flight is never ended; when every session is that busy the answer is 503."""
+`DELETE /mcp`, so a new client can get in. Only idle sessions are ended (no request in flight, no
+open GET event stream: the SDK's own meaning of idle): first those that never went beyond the
+handshake (what a runaway client leaves behind), then the others, least recently used first. When
+every session under the cap is busy the answer is 503."""
 
 from __future__ import annotations
 
@@ -39,11 +39,14 @@ class _Session:
     posts: int = 0  # POST/DELETE requests in flight
     streams: int = 0  # GET event streams open
 
+    @property
+    def idle(self) -> bool:
+        """No request in flight, not even an open event stream (the SDK's own meaning of idle)."""
+        return self.posts == 0 and self.streams == 0
+
     def rank(self) -> tuple[int, float]:
-        """Eviction order: lower first."""
-        if self.streams == 0:
-            return (1 if self.used else 0), self.last_used
-        return 2, self.last_used
+        """Eviction order, lower first: never used past the handshake, then least recently used."""
+        return (1 if self.used else 0), self.last_used
 
 
 class McpSessionLimiter:
@@ -116,8 +119,8 @@ class McpSessionLimiter:
         finally:
             if not registered:
                 self._opening[client] -= 1
-            if self._opening[client] <= 0:
-                del self._opening[client]
+            if self._opening.get(client, 0) <= 0:
+                self._opening.pop(client, None)
 
     async def _make_room(self, client: str, scope: Scope) -> bool:
         """Ends sessions until `client` may open one more; False when only busy sessions are left."""
@@ -142,7 +145,7 @@ class McpSessionLimiter:
         candidates = [
             (session.rank(), session_id)
             for session_id, session in self.sessions.items()
-            if session.posts == 0 and (client is None or session.client == client)
+            if session.idle and (client is None or session.client == client)
         ]
         return min(candidates)[1] if candidates else None
 
@@ -198,9 +201,7 @@ class McpSessionLimiter:
     def _forget_expired(self) -> None:
         """Drops sessions the SDK has already ended for idleness (it does not tell us)."""
         deadline = time.monotonic() - self.idle_timeout
-        for session_id in [
-            sid for sid, s in self.sessions.items() if s.posts == 0 and s.streams == 0 and s.last_used < deadline
-        ]:
+        for session_id in [sid for sid, s in self.sessions.items() if s.idle and s.last_used < deadline]:
             del self.sessions[session_id]
 
     # --- a request in an open session --------------------------------------------------------
