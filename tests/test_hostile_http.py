@@ -11,9 +11,10 @@ import json
 import logging
 import socket
 import subprocess
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx2
@@ -101,7 +102,7 @@ def assert_error(response: httpx2.Response, status: int, kind: str, *words: str)
     return message
 
 
-async def raw_exchange(port: int, head: bytes, chunks: list[bytes] = (), *, timeout: float = 10.0) -> bytes:  # type: ignore[assignment]
+async def raw_exchange(port: int, head: bytes, chunks: Sequence[bytes] = (), *, timeout: float = 10.0) -> bytes:
     """Sends `head` then `chunks` on a raw socket while reading; returns what the server answered."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     answer = bytearray()
@@ -196,21 +197,24 @@ def test_token_in_a_query_string_never_reaches_the_log(data_dir, admin_url) -> N
 
 
 def test_redaction_covers_every_logger_and_tracebacks() -> None:
-    redact = RedactSecrets()
-    record = logging.LogRecord(
-        "mcp.client", logging.ERROR, __file__, 1, "GET %s failed; headers %s", ("http://h/mcp?token=abc123", ""), None
-    )
-    record.args = ("http://h/mcp?token=abc123&b=2", "Authorization: Bearer abc123")
+    """The filter on every log handler: URLs in any logger's message, bearer headers, traceback text."""
     try:
         raise ValueError("could not fetch /?token=abc123")
     except ValueError:
-        import sys
-
-        record.exc_info = sys.exc_info()
-    assert redact.filter(record)
+        failure = sys.exc_info()
+    record = logging.LogRecord(
+        "mcp.client",
+        logging.ERROR,
+        __file__,
+        1,
+        "GET %s failed; %s",
+        ("http://h/mcp?token=abc123&b=2", "Authorization: Bearer abc123"),
+        failure,
+    )
+    assert RedactSecrets().filter(record), "records are rewritten, never dropped"
     formatted = logging.Formatter().format(record)
     assert "abc123" not in formatted, formatted
-    assert "token=[redacted]" in formatted and "Bearer [redacted]" in formatted
+    assert "token=[redacted]&b=[redacted]" in formatted and "Bearer [redacted]" in formatted
     access = logging.LogRecord(
         "uvicorn.access",
         logging.INFO,
@@ -220,7 +224,7 @@ def test_redaction_covers_every_logger_and_tracebacks() -> None:
         ("c", "GET", "/?token=t0k", "1.1", 200),
         None,
     )
-    redact.filter(access)
+    RedactSecrets().filter(access)
     assert access.getMessage() == 'c - "GET /?token=[redacted] HTTP/1.1" 200'
 
 
