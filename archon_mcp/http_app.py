@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from archon_mcp._redaction import install_log_redaction
 from archon_mcp.api import (
     BearerAuthMiddleware,
     HostCheckMiddleware,
@@ -27,7 +28,6 @@ from archon_mcp.api import (
     RequestBodyMiddleware,
     api_routes,
     error_response,
-    install_log_redaction,
     is_loopback,
     transport_security,
 )

@@ -25,7 +25,8 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 
 from archon_mcp._hosts import Authority, parse_authority, parse_origin
-from archon_mcp.api import HostPolicy, RedactSecrets
+from archon_mcp._redaction import RedactSecrets
+from archon_mcp.api import HostPolicy
 from archon_mcp.config import Settings
 from archon_mcp.http_app import build_http_app, uvicorn_config
 from archon_mcp.server import build_server

@@ -1,9 +1,8 @@
 """The REST API under /api and the HTTP exposure rules (auth, allowed hosts and origins, body limits,
-MCP session caps, log redaction, the bind rule)."""
+MCP session caps, the bind rule)."""
 
 from archon_mcp.api._bodies import RequestBodyMiddleware
 from archon_mcp.api._errors import error_response, response_for
-from archon_mcp.api._log_redaction import RedactSecrets, install_log_redaction
 from archon_mcp.api._mcp_sessions import McpSessionLimiter
 from archon_mcp.api._routes import ENDPOINTS, api_routes
 from archon_mcp.api._security import (
@@ -21,12 +20,10 @@ __all__ = [
     "HostCheckMiddleware",
     "HostPolicy",
     "McpSessionLimiter",
-    "RedactSecrets",
     "RequestBodyMiddleware",
     "api_routes",
     "error_response",
     "exposure_problem",
-    "install_log_redaction",
     "is_loopback",
     "response_for",
     "transport_security",
