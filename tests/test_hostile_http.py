@@ -389,6 +389,26 @@ async def test_one_client_address_is_held_to_its_own_cap(app) -> None:
             assert all(sid in manager._server_instances for sid in others), "other clients' sessions untouched"
 
 
+async def test_requests_that_open_no_session_end_no_session(app) -> None:
+    """At the cap, only a handshake `initialize` makes room: 2026-era (stateless) calls and stray
+    requests without a session id pass through and leave every open session alone."""
+    async for running in _serve(app, mcp_max_sessions=3, mcp_max_sessions_per_client=3):
+        manager = running.server.session_manager
+        async with httpx2.AsyncClient(base_url=running.url, headers=AUTH, timeout=30) as http:
+            held = {await _initialize(http) for _ in range(3)}
+            stray = await http.post(
+                "/mcp", json={"jsonrpc": "2.0", "id": 5, "method": "tools/list"}, headers=MCP_HEADERS
+            )
+            assert stray.status_code == 400, stray.text
+        async with (
+            httpx2.AsyncClient(headers=AUTH, timeout=60) as authed,
+            Client(streamable_http_client(f"{running.url}/mcp", http_client=authed)) as modern,
+        ):
+            for _ in range(5):
+                assert not (await modern.call_tool("archon_get_stats", {})).is_error
+        assert set(manager._server_instances) == held
+
+
 # --- 5. Host and Origin are parsed and matched exactly -------------------------------------------
 
 

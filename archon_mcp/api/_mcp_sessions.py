@@ -12,6 +12,7 @@ every session under the cap is busy the answer is 503."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -20,6 +21,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,6 +32,8 @@ log = logging.getLogger(__name__)
 
 _SESSION_HEADER = MCP_SESSION_ID_HEADER.lower().encode("latin-1")
 _REPORT_EVERY = 60.0  # seconds between INFO lines about evictions
+_MAX_INITIALIZE_BYTES = 256 * 1024  # an initialize request is small; anything bigger is not one
+HANDSHAKE_ERA = frozenset(HANDSHAKE_PROTOCOL_VERSIONS)  # the SDK serves only these statefully
 
 
 @dataclass
@@ -77,9 +82,17 @@ class McpSessionLimiter:
         if scope["type"] != "http" or scope["path"] != self.path:
             await self.app(scope, receive, send)
             return
-        session_id = Headers(scope=scope).get(MCP_SESSION_ID_HEADER)
-        if session_id is None and scope["method"] == "POST":
-            await self._open(scope, receive, send)
+        headers = Headers(scope=scope)
+        session_id = headers.get(MCP_SESSION_ID_HEADER)
+        version = headers.get(MCP_PROTOCOL_VERSION_HEADER)
+        if session_id is None and scope["method"] == "POST" and (version is None or version in HANDSHAKE_ERA):
+            # Only a handshake-era `initialize` opens a session (2026-era requests are stateless).
+            first = await receive()
+            replay = _replaying(first, receive)
+            if _is_initialize(first):
+                await self._open(scope, replay, send)
+            else:
+                await self.app(scope, replay, send)
         elif session_id is not None and session_id in self.sessions:
             await self._use(session_id, scope, receive, send)
         else:
@@ -232,6 +245,27 @@ class McpSessionLimiter:
                 session.streams -= 1
             else:
                 session.posts -= 1
+
+
+def _is_initialize(message: Message) -> bool:
+    body = message.get("body", b"") if message["type"] == "http.request" else b""
+    if len(body) > _MAX_INITIALIZE_BYTES or b"initialize" not in body:
+        return False
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(parsed, dict) and parsed.get("method") == "initialize"
+
+
+def _replaying(first: Message, receive: Receive) -> Receive:
+    """A receive that hands out `first` again, then reads on (RequestBodyMiddleware delivered the body whole)."""
+    pending: list[Message] = [first]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
 
 
 def _client_of(scope: Scope) -> str:
