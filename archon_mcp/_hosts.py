@@ -105,8 +105,12 @@ class HostRule:
 
 
 def host_rule(entry: str) -> HostRule | None:
-    """A rule from an ARCHON_ALLOWED_HOSTS entry: `name` accepts any port, `name:port` exactly that port."""
-    authority = parse_authority(entry.strip())
+    """A rule from an ARCHON_ALLOWED_HOSTS entry: `name` (or `name:*`) accepts any port, `name:port`
+    exactly that port; None when the entry is neither."""
+    entry = entry.strip()
+    if entry.endswith(":*"):
+        entry = entry[:-2]
+    authority = parse_authority(entry)
     if authority is None:
         return None
     if authority.port is None:

@@ -9,7 +9,7 @@ import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from archon_mcp._hosts import parse_origin
+from archon_mcp._hosts import host_rule, parse_origin
 
 EmbeddingProvider = Literal["local", "openai"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -211,7 +211,15 @@ class Settings(BaseSettings):
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, list | tuple):
+            for host in value:
+                if host_rule(str(host)) is None:
+                    raise ValueError(
+                        f"ARCHON_ALLOWED_HOSTS entry {str(host)[:80]!r} is not a host name or address with an "
+                        "optional port, e.g. memory.example.com or 10.0.0.5:8765"
+                    )
+            return tuple(str(host) for host in value)
         return value
 
     @field_validator("allowed_origins", mode="before")

@@ -446,6 +446,9 @@ def test_host_and_origin_parsing_is_exact() -> None:
     assert policy.host_allowed(Authority("memory.example.com", 443))
     assert policy.host_allowed(Authority("10.0.0.5", 9000)) and not policy.host_allowed(Authority("10.0.0.5", 9001))
     assert not policy.host_allowed(Authority("evil.com", None))
+    assert HostPolicy(Settings(allowed_hosts="proxy.example.com:*")).host_allowed(Authority("proxy.example.com", 1))
+    with pytest.raises(ValueError, match="ARCHON_ALLOWED_HOSTS"):
+        Settings(allowed_hosts="memory.example.com:8765:evil.com")
 
 
 async def test_prefix_tricks_in_host_and_origin_are_refused(running: Running) -> None:

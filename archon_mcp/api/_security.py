@@ -116,12 +116,7 @@ class HostPolicy:
             authority = parse_authority(_bracket(name))
             if authority is not None and authority.port is None:
                 rules.append(HostRule(authority.host, frozenset({None, settings.port})))
-        for extra in settings.allowed_hosts:
-            rule = host_rule(extra)
-            if rule is None:
-                log.warning("ignoring ARCHON_ALLOWED_HOSTS entry %r: not a host or host:port", extra[:80])
-            else:
-                rules.append(rule)
+        rules += [rule for rule in map(host_rule, settings.allowed_hosts) if rule is not None]  # checked in config
         self.rules = tuple(rules)
         self.extra_origins = frozenset(
             _origin_key(origin) for origin in map(parse_origin, settings.allowed_origins) if origin is not None
