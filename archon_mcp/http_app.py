@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from mcp.server.mcpserver import MCPServer
 from starlette.applications import Starlette
@@ -17,10 +17,15 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
+from archon_mcp._redaction import install_log_redaction
 from archon_mcp.api import (
     BearerAuthMiddleware,
     HostCheckMiddleware,
+    HostPolicy,
+    McpSessionLimiter,
+    RequestBodyMiddleware,
     api_routes,
     error_response,
     is_loopback,
@@ -28,6 +33,9 @@ from archon_mcp.api import (
 )
 from archon_mcp.app import AppContext
 from archon_mcp.config import Settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +49,19 @@ def build_http_app(
     """The ASGI app for `archon-mcp serve --transport http|sse`. Its lifespan runs the MCP session manager."""
     security = transport_security(settings)
     if transport == "http":
-        mcp_app = server.streamable_http_app(transport_security=security, host=settings.host)
+        mcp_app = server.streamable_http_app(
+            transport_security=security,
+            host=settings.host,
+            max_request_body_size=settings.max_mcp_body_bytes,
+            session_idle_timeout=settings.mcp_session_idle_timeout,
+            # McpSessionLimiter keeps the count under mcp_max_sessions by ending idle sessions; the SDK's
+            # own cap (which refuses instead) is only a backstop with room for requests in flight.
+            max_sessions=settings.mcp_max_sessions + settings.mcp_max_sessions_per_client,
+        )
     else:
-        mcp_app = server.sse_app(transport_security=security, host=settings.host)
+        mcp_app = server.sse_app(
+            transport_security=security, host=settings.host, max_request_body_size=settings.max_mcp_body_bytes
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -72,12 +90,43 @@ def build_http_app(
         Route("/docs", docs, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    middleware = [Middleware(HostCheckMiddleware, security=security)]
+    # Outermost first: Host/Origin, then the token, then bodies (read within their limits), then sessions.
+    middleware = [Middleware(HostCheckMiddleware, policy=HostPolicy(settings))]
     token = settings.resolved_auth_token
     if token is not None:
         middleware.append(Middleware(BearerAuthMiddleware, token=token))
+    middleware.append(
+        Middleware(RequestBodyMiddleware, api_limit=settings.max_api_body_bytes, mcp_limit=settings.max_mcp_body_bytes)
+    )
+    if transport == "http":
+        middleware.append(
+            Middleware(
+                McpSessionLimiter,
+                terminate=server.session_manager.handle_request,
+                max_total=settings.mcp_max_sessions,
+                max_per_client=settings.mcp_max_sessions_per_client,
+                idle_timeout=settings.mcp_session_idle_timeout,
+            )
+        )
     return Starlette(
         routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+    )
+
+
+def uvicorn_config(settings: Settings, http_app: ASGIApp) -> uvicorn.Config:
+    """uvicorn's settings for serving: its loggers (the access log too) go to our stderr handlers
+    through the redaction filter, so no query string value or bearer token is ever logged."""
+    import uvicorn
+
+    install_log_redaction()
+    return uvicorn.Config(
+        http_app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        log_config=None,  # keep ours (cli sets up stderr); uvicorn's own would log the access log to stdout
+        lifespan="on",
+        server_header=False,
     )
 
 
@@ -88,14 +137,7 @@ async def serve_http(
     import uvicorn
 
     http_app = build_http_app(settings, app, server, transport=transport)
-    config = uvicorn.Config(
-        http_app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        lifespan="on",
-        server_header=False,
-    )
+    config = uvicorn_config(settings, http_app)
     where = f"http://{'[' + settings.host + ']' if ':' in settings.host else settings.host}:{settings.port}"
     endpoint = "/mcp" if transport == "http" else "/sse"
     auth = "bearer token required" if settings.resolved_auth_token else "no auth token"

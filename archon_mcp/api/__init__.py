@@ -1,10 +1,14 @@
-"""The REST API under /api and the HTTP exposure rules (auth, allowed hosts, the bind rule)."""
+"""The REST API under /api and the HTTP exposure rules (auth, allowed hosts and origins, body limits,
+MCP session caps, the bind rule)."""
 
+from archon_mcp.api._bodies import RequestBodyMiddleware
 from archon_mcp.api._errors import error_response, response_for
+from archon_mcp.api._mcp_sessions import McpSessionLimiter
 from archon_mcp.api._routes import ENDPOINTS, api_routes
 from archon_mcp.api._security import (
     BearerAuthMiddleware,
     HostCheckMiddleware,
+    HostPolicy,
     exposure_problem,
     is_loopback,
     transport_security,
@@ -14,6 +18,9 @@ __all__ = [
     "ENDPOINTS",
     "BearerAuthMiddleware",
     "HostCheckMiddleware",
+    "HostPolicy",
+    "McpSessionLimiter",
+    "RequestBodyMiddleware",
     "api_routes",
     "error_response",
     "exposure_problem",

@@ -24,8 +24,11 @@ _KIND_SCHEMA: dict[str, dict[str, Any]] = {
 _ERROR_TEXT = {
     400: "Invalid input: the message says what to fix.",
     401: "Missing or wrong bearer token.",
+    403: "A browser request from another origin (only this server's own origin and ARCHON_ALLOWED_ORIGINS).",
     404: "No such session or endpoint.",
     409: "The session's state does not allow this (e.g. already ended).",
+    413: "The body is larger than ARCHON_MAX_API_BODY_BYTES.",
+    415: "The body is not sent as Content-Type: application/json.",
     503: "The database or the embedding model is unavailable; retry later.",
 }
 
@@ -62,7 +65,7 @@ def openapi_document(endpoints: tuple[Endpoint, ...]) -> dict[str, Any]:
         responses: dict[str, Any] = {
             str(e.status): {"description": "Success.", "content": {"application/json": {"schema": ref(e.response)}}}
         }
-        for status in (*e.errors, 401):
+        for status in (*e.errors, *((413, 415) if e.body is not None else ()), 401, 403):
             responses[str(status)] = {
                 "description": _ERROR_TEXT[status],
                 "content": {"application/json": {"schema": ref(ErrorBody)}},

@@ -32,6 +32,7 @@ from archon_mcp.schemas import (
     SessionSearchResults,
     StoreStats,
 )
+from archon_mcp.services._validation import check_nesting, nesting_message
 from archon_mcp.services.activity import ActivityReport, ActivityService, SessionBrowsePage
 from archon_mcp.services.maintenance import store_stats
 
@@ -177,11 +178,17 @@ class Call:
         raise InvalidInputError(f"{name} must be true or false (got {value[:40]!r})")
 
     async def read_body(self) -> dict[str, Any]:
-        raw = await self.request.body()
+        raw = await self.request.body()  # RequestBodyMiddleware has capped it at ARCHON_MAX_API_BODY_BYTES
+        # The body object is one level above event_data / metadata, which may nest max_json_depth levels.
+        max_depth = self.app.settings.max_json_depth + 1
+        hint = f" (event_data and metadata may nest {max_depth - 1} levels: ARCHON_MAX_JSON_DEPTH)"
         try:
             body = json.loads(raw) if raw.strip() else {}
+        except RecursionError:
+            raise InvalidInputError(nesting_message("the request body", max_depth, hint)) from None
         except (ValueError, UnicodeDecodeError):
             raise InvalidInputError("the request body is not valid JSON; send a JSON object") from None
+        check_nesting(body, "the request body", max_depth, hint)
         if not isinstance(body, dict):
             raise InvalidInputError(f"the request body must be a JSON object (got {type(body).__name__})")
         assert self.endpoint.body is not None
@@ -516,8 +523,17 @@ def api_routes(app: AppContext) -> list[Route]:
     routes = [_route(e, app, activity) for e in ENDPOINTS]
 
     async def unknown(request: Request) -> Response:
-        # The catch-all matches every path: tell a wrong method (405) from a wrong path (404).
-        allowed = sorted({m for r in routes if r.matches(request.scope)[0] is Match.PARTIAL for m in r.methods or ()})
+        # The catch-all matches every path: answer OPTIONS, tell a wrong method (405) from a wrong path (404).
+        # Allow lists what the endpoints on this path really accept (HEAD with GET), and OPTIONS.
+        methods = {
+            m
+            for r in routes
+            if r.path != "/{rest:path}" and r.matches(request.scope)[0] is not Match.NONE
+            for m in r.methods or ()
+        }
+        allowed = sorted(methods | {"OPTIONS"}) if methods else []
+        if allowed and request.method == "OPTIONS":
+            return Response(status_code=204, headers={"Allow": ", ".join(allowed)})
         if allowed:
             return error_response(
                 405,
@@ -530,5 +546,5 @@ def api_routes(app: AppContext) -> list[Route]:
         )
 
     routes.append(Route("/openapi.json", openapi, methods=["GET"]))
-    routes.append(Route("/{rest:path}", unknown, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]))
+    routes.append(Route("/{rest:path}", unknown, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]))
     return routes

@@ -119,6 +119,23 @@ def _walk(value: Any, path: str, depth: int, max_depth: int) -> None:
         raise InvalidInputError(f"{path} has a value of type {type(value).__name__}, which is not JSON")
 
 
+def check_nesting(value: Any, what: str, max_depth: int, hint: str = "") -> None:
+    """Refuses JSON nested more than `max_depth` containers deep. Iterative: safe at any depth."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > max_depth:
+            raise InvalidInputError(nesting_message(what, max_depth, hint))
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+
+
+def nesting_message(what: str, max_depth: int, hint: str = "") -> str:
+    return f"{what} is nested deeper than {max_depth} levels{hint}; flatten it"
+
+
 def check_json_object(value: Any, field: str, settings: Settings, *, required: bool) -> dict[str, Any]:
     """A JSON object within the size and depth limits, safe for PostgreSQL jsonb."""
     if value is None:
