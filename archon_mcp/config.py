@@ -141,7 +141,9 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=20, ge=2, le=200)
     max_summary_chars: int = Field(default=20_000, ge=100)
     max_query_chars: int = Field(default=2_000, ge=10)
-    max_event_type_chars: int = Field(default=100, ge=10, le=1000)
+    max_event_type_chars: int = Field(
+        default=64, ge=10, le=1000, description="Longest event_type (snake_case: ^[a-z][a-z0-9_]*$)."
+    )
     max_days: int = Field(default=3650, ge=1)
 
     # --- serving ---------------------------------------------------------------------------
