@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -119,3 +124,67 @@ async def test_next_offset_is_null_on_and_past_the_last_page(client, app) -> Non
     assert (await browse.browse_sessions(agent="gemini", limit=2)).next_offset == 2
     assert (await browse.browse_sessions(agent="gemini", limit=2, offset=2)).next_offset is None
     assert (await browse.browse_sessions(agent="gemini", limit=2, offset=9_999_999)).next_offset is None
+
+
+# --- export through a planted file ----------------------------------------------------------------
+def _cli(args: list[str], env: dict[str, str], stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    """`python -m archon_mcp ...` as a subprocess (PYTHONPATH and the rest of the environment inherited)."""
+    return subprocess.run(
+        [sys.executable, "-m", "archon_mcp", *args], env=env, input=stdin, capture_output=True, timeout=120
+    )
+
+
+def _cli_env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHON_")}
+    env.update(HF_HUB_OFFLINE="1", ARCHON_LOG_LEVEL="WARNING", **values)
+    return env
+
+
+@pytest.mark.slow
+async def test_export_never_writes_through_a_planted_partial_file(client, test_db_url: str, tmp_path: Path) -> None:
+    await call(client, "archon_create_session", agent="claude")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    victim.chmod(0o644)
+    output = tmp_path / "backup.jsonl"
+    planted = tmp_path / "backup.jsonl.partial"
+    planted.symlink_to(victim)  # the old export opened <output>.partial and wrote through the link
+
+    result = _cli(["export", "-o", str(output)], _cli_env(ARCHON_DATABASE_URL=test_db_url))
+    assert result.returncode == 0, result.stderr.decode()
+    assert victim.read_text() == "precious\n", "export wrote through the planted symlink"
+    assert planted.is_symlink()
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600
+    lines = [json.loads(line) for line in output.read_bytes().splitlines()]
+    assert lines[0]["type"] == "archon-export" and [r["type"] for r in lines[1:]] == ["session"]
+
+    # A stale world-writable partial file (from an interrupted old export) is not reused either.
+    planted.unlink()
+    planted.write_text("stale")
+    planted.chmod(0o666)
+    output.unlink()
+    result = _cli(["export", "-o", str(output)], _cli_env(ARCHON_DATABASE_URL=test_db_url))
+    assert result.returncode == 0, result.stderr.decode()
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600 and planted.read_text() == "stale"
+    assert sorted(os.listdir(tmp_path)) == ["backup.jsonl", "backup.jsonl.partial", "victim.txt"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["directory", "missing_parent"])
+def test_export_to_a_bad_path_is_one_line_and_leaves_nothing(tmp_path: Path, where: str) -> None:
+    target = tmp_path / "out"
+    if where == "directory":
+        target.mkdir()
+        expected = "it is a directory; name a file"
+    else:
+        target = target / "deeper" / "backup.jsonl"
+        expected = "does not exist"
+    before = sorted(tmp_path.rglob("*"))
+    # An unreachable database: the path is checked before anything starts.
+    env = _cli_env(ARCHON_DATABASE_URL="postgresql://nobody@127.0.0.1:1/none", ARCHON_DB_CONNECT_TIMEOUT="2")
+    result = _cli(["export", "-o", str(target)], env)
+    stderr = result.stderr.decode()
+    assert result.returncode == 1, stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert stderr.startswith(f"archon-mcp: cannot export to {target}: ") and expected in stderr
+    assert sorted(tmp_path.rglob("*")) == before, "export left a file behind"
