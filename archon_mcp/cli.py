@@ -98,7 +98,8 @@ def serve(
     if transport is not Transport.stdio:
         from archon_mcp.api import exposure_problem
 
-        try:
+        try:  # before anything starts: a bad token file is one line, not a traceback after PostgreSQL
+            settings.check_http_serving()
             problem = exposure_problem(settings, insecure=insecure)
         except ValueError as exc:
             typer.echo(f"archon-mcp: invalid configuration: {exc}", err=True)

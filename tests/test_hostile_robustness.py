@@ -10,11 +10,13 @@ import os
 import stat
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+from archon_mcp.config import Settings
 from archon_mcp.services.activity import ActivityService
 from archon_mcp.services.transfer import import_jsonl
 from tests.helpers import call, call_error
@@ -188,3 +190,35 @@ def test_export_to_a_bad_path_is_one_line_and_leaves_nothing(tmp_path: Path, whe
     assert len(stderr.strip().splitlines()) == 1, stderr
     assert stderr.startswith(f"archon-mcp: cannot export to {target}: ") and expected in stderr
     assert sorted(tmp_path.rglob("*")) == before, "export left a file behind"
+
+
+# --- settings are checked before anything starts --------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize(("content", "expected"), [("", "is empty"), (None, "cannot be read (No such file")])
+def test_bad_token_file_on_loopback_is_one_line_before_anything_starts(tmp_path: Path, content, expected) -> None:
+    token_file = tmp_path / "token"
+    if content is not None:
+        token_file.write_text(content)
+    data_dir = tmp_path / "data"
+    env = _cli_env(ARCHON_DATA_DIR=str(data_dir), ARCHON_AUTH_TOKEN_FILE=str(token_file))
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "archon_mcp", "serve", "--transport", "http", "--port", "1"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    stderr = result.stderr.decode()
+    assert result.returncode == 2, stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert stderr.startswith(
+        f"archon-mcp: invalid configuration: ARCHON_AUTH_TOKEN_FILE {str(token_file)!r} {expected}"
+    )
+    assert "put the bearer token on its first line, or unset ARCHON_AUTH_TOKEN_FILE" in stderr
+    assert not data_dir.exists(), "PostgreSQL was started before the settings were checked"
+    assert time.monotonic() - started < 30
+
+
+def test_blank_token_file_variable_means_no_file() -> None:
+    assert Settings(auth_token_file="").auth_token_file is None
+    assert Settings(auth_token_file="  ").resolved_auth_token is None
