@@ -118,7 +118,9 @@ def serve(
 
         if transport is Transport.stdio:
             # The handshake is answered at once; the database and the model start behind it.
-            await build_server(settings).run_stdio_async()
+            from archon_mcp.stdio import run_stdio
+
+            await run_stdio(build_server(settings))
             return
         from archon_mcp.app import open_app
         from archon_mcp.http_app import serve_http

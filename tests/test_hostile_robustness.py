@@ -7,9 +7,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import queue
 import stat
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -20,6 +23,7 @@ from archon_mcp.config import Settings
 from archon_mcp.services.activity import ActivityService
 from archon_mcp.services.transfer import import_jsonl
 from tests.helpers import call, call_error
+from tests.test_transports import archon_command, server_env
 
 pytestmark = pytest.mark.anyio
 
@@ -222,3 +226,132 @@ def test_bad_token_file_on_loopback_is_one_line_before_anything_starts(tmp_path:
 def test_blank_token_file_variable_means_no_file() -> None:
     assert Settings(auth_token_file="").auth_token_file is None
     assert Settings(auth_token_file="  ").resolved_auth_token is None
+
+
+# --- stdio answers every request ------------------------------------------------------------------
+class RawStdio:
+    """`archon-mcp serve` over stdio, driven with raw bytes: what a broken or hostile client sends."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [*archon_command(), "serve"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr
+        )
+        self.lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def send(self, raw: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(raw + b"\n")
+        self.proc.stdin.flush()
+
+    def request(self, request_id: int, method: str, params: dict | None = None) -> None:
+        message = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        self.send(json.dumps(message).encode())
+
+    def reply(self, timeout: float = 60.0) -> dict:
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            self.stderr.seek(0)
+            log = self.stderr.read().decode(errors="replace")[-3000:]
+            raise AssertionError(f"no reply within {timeout} s: the client would wait forever\n{log}") from None
+        return json.loads(line)
+
+    def close(self) -> tuple[int, str]:
+        """Ends the input; the exit status and what the server logged."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            status = self.proc.wait(30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.stderr.seek(0)
+            log = self.stderr.read().decode(errors="replace")
+            self.stderr.close()
+        return status, log
+
+
+def _tool_call(name: str, arguments_json: str) -> str:
+    """A tools/call params object with the arguments given as raw JSON text."""
+    return f'{{"name": "{name}", "arguments": {arguments_json}}}'
+
+
+@pytest.mark.slow
+def test_stdio_answers_every_bad_line_and_keeps_serving(data_dir: Path, admin_url: str) -> None:
+    server = RawStdio(server_env(data_dir, "archon_stdio_hostile"))
+    try:
+        server.request(
+            1,
+            "initialize",
+            {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
+        )
+        assert server.reply()["id"] == 1
+        server.send(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}')
+        server.request(2, "tools/call", {"name": "archon_create_session", "arguments": {"agent": "claude"}})
+        created = server.reply(120)
+        assert created["id"] == 2 and not created["result"].get("isError"), created
+        sid = created["result"]["structuredContent"]["id"]
+        event = f'{{"session_id": "{sid}", "event_type": "note", "event_data": {{"t": %s}}}}'
+
+        def call_line(request_id: int, event_data_value: str) -> bytes:
+            params = _tool_call("archon_add_event", event % event_data_value)
+            return f'{{"jsonrpc": "2.0", "id": {request_id}, "method": "tools/call", "params": {params}}}'.encode()
+
+        # A lone surrogate (a valid JSON escape): the tool refuses it with the project's message.
+        server.send(call_line(3, r'"bad \udfff text"'))
+        answer = server.reply()
+        assert answer["id"] == 3 and answer["result"]["isError"] is True, answer
+        assert "unpaired UTF-16 surrogate" in answer["result"]["content"][0]["text"]
+
+        # JSON nested 100,000 deep: a parse error carrying the id, not silence.
+        server.send(call_line(4, "[" * 100_000 + "]" * 100_000))
+        answer = server.reply()
+        assert answer["id"] == 4 and answer["error"]["code"] == -32700, answer
+        assert "nested too deeply" in answer["error"]["message"]
+
+        # Nested 500 deep parses, and the tool names the depth limit.
+        server.send(call_line(5, '{"a": ' * 500 + "1" + "}" * 500))
+        answer = server.reply()
+        assert answer["id"] == 5 and answer["result"]["isError"] is True, answer
+        assert "nested deeper than 20 levels" in answer["result"]["content"][0]["text"]
+
+        # Invalid UTF-8 is refused (it used to be stored as U+FFFD).
+        server.send(call_line(6, '"caf_"').replace(b"caf_", b"caf\xe9"))  # Latin-1, not UTF-8
+        answer = server.reply()
+        assert answer["id"] == 6 and answer["error"]["code"] == -32700, answer
+        assert "not valid UTF-8" in answer["error"]["message"]
+
+        # Lines that are not JSON, or not JSON-RPC.
+        server.send(b'{"jsonrpc": "2.0", "id": 7, "method": "tools/call", oops')
+        answer = server.reply()
+        assert answer["id"] == 7 and answer["error"]["code"] == -32700, answer
+        server.send(b"hello")
+        answer = server.reply()
+        assert answer["id"] is None and answer["error"]["code"] == -32700, answer
+        server.send(b'{"jsonrpc": "2.0", "id": 8, "method": 5}')
+        answer = server.reply()
+        assert answer["id"] == 8 and answer["error"]["code"] == -32600, answer
+        assert '"method" must be a string' in answer["error"]["message"]
+        server.send(b"[1, 2]")
+        answer = server.reply()
+        assert answer["id"] is None and answer["error"]["code"] == -32600, answer
+        server.send(b'{"jsonrpc": "2.0", "id": "x\\udfff", "method": "tools/list"}')
+        answer = server.reply()
+        assert answer["id"] == "x\udfff" and "tools" in answer["result"], answer
+
+        # Still serving, and nothing of the above was stored.
+        server.request(9, "tools/call", {"name": "archon_get_session", "arguments": {"session_id": sid}})
+        answer = server.reply()
+        assert answer["id"] == 9 and answer["result"]["structuredContent"]["event_count"] == 0, answer
+    finally:
+        status, log = server.close()
+    assert status == 0 and "Traceback" not in log and "Logging error" not in log, log
