@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import anyio
 import mcp_types as types
-from mcp.shared._context_streams import create_context_streams
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
@@ -240,8 +239,8 @@ async def stdio_transport(
         claimed_in, claimed_out, restore = _claim_std_streams()
         stdin, stdout = stdin or claimed_in, stdout or claimed_out
     wire_out = stdout
-    read_writer, read_stream = create_context_streams[SessionMessage | Exception](0)
-    write_stream, write_reader = create_context_streams[SessionMessage](0)
+    read_writer, read_stream = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+    write_stream, write_reader = anyio.create_memory_object_stream[SessionMessage](0)
     out_lock = anyio.Lock()
     writer_done = anyio.Event()
     lines, ready = _start_reader(stdin, asyncio.get_running_loop())
@@ -264,7 +263,11 @@ async def stdio_transport(
             async def reader() -> None:
                 async with read_writer:
                     while raw := await lines.get():
-                        outcome = parse_line(raw)
+                        try:
+                            outcome = parse_line(raw)
+                        except Exception:  # a bug here must cost one message, not the connection
+                            log.exception("stdio: could not read a message")
+                            outcome = _error_line(None, types.INTERNAL_ERROR, "Internal error reading the message")
                         if isinstance(outcome, SessionMessage):
                             await read_writer.send(outcome)
                         elif outcome is not None:

@@ -146,6 +146,10 @@ def _cli_env(**values: str) -> dict[str, str]:
     return env
 
 
+def _tree(root: Path) -> list[str]:
+    return sorted(str(path) for path in root.rglob("*"))
+
+
 @pytest.mark.slow
 async def test_export_never_writes_through_a_planted_partial_file(client, test_db_url: str, tmp_path: Path) -> None:
     await call(client, "archon_create_session", agent="claude")
@@ -177,7 +181,7 @@ async def test_export_never_writes_through_a_planted_partial_file(client, test_d
 
 @pytest.mark.slow
 @pytest.mark.parametrize("where", ["directory", "missing_parent"])
-def test_export_to_a_bad_path_is_one_line_and_leaves_nothing(tmp_path: Path, where: str) -> None:
+async def test_export_to_a_bad_path_is_one_line_and_leaves_nothing(test_db_url: str, tmp_path: Path, where) -> None:
     target = tmp_path / "out"
     if where == "directory":
         target.mkdir()
@@ -185,15 +189,13 @@ def test_export_to_a_bad_path_is_one_line_and_leaves_nothing(tmp_path: Path, whe
     else:
         target = target / "deeper" / "backup.jsonl"
         expected = "does not exist"
-    before = sorted(tmp_path.rglob("*"))
-    # An unreachable database: the path is checked before anything starts.
-    env = _cli_env(ARCHON_DATABASE_URL="postgresql://nobody@127.0.0.1:1/none", ARCHON_DB_CONNECT_TIMEOUT="2")
-    result = _cli(["export", "-o", str(target)], env)
+    before = _tree(tmp_path)
+    result = _cli(["export", "-o", str(target)], _cli_env(ARCHON_DATABASE_URL=test_db_url))
     stderr = result.stderr.decode()
     assert result.returncode == 1, stderr
     assert len(stderr.strip().splitlines()) == 1, stderr
     assert stderr.startswith(f"archon-mcp: cannot export to {target}: ") and expected in stderr
-    assert sorted(tmp_path.rglob("*")) == before, "export left a file behind"
+    assert _tree(tmp_path) == before, "export left a file behind"
 
 
 # --- settings are checked before anything starts --------------------------------------------------
