@@ -315,8 +315,8 @@ def export_command(
                     typer.echo("archon-mcp: export stopped: the output was closed", err=True)
                     raise typer.Exit(1) from exc
             else:
-                result = await export_jsonl(database, settings, target.file, **filters)
-                try:
+                try:  # a full disk, the directory removed meanwhile: one line, and no partial file left
+                    result = await export_jsonl(database, settings, target.file, **filters)
                     target.commit()
                 except OSError as exc:
                     typer.echo(f"archon-mcp: cannot export to {output}: {_os_reason(exc, output)}", err=True)
