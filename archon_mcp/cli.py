@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
+import os
 import sys
+import tempfile
 from enum import Enum
 from typing import Annotated
 
@@ -96,7 +100,8 @@ def serve(
     if transport is not Transport.stdio:
         from archon_mcp.api import exposure_problem
 
-        try:
+        try:  # before anything starts: a bad token file is one line, not a traceback after PostgreSQL
+            settings.check_http_serving()
             problem = exposure_problem(settings, insecure=insecure)
         except ValueError as exc:
             typer.echo(f"archon-mcp: invalid configuration: {exc}", err=True)
@@ -115,7 +120,9 @@ def serve(
 
         if transport is Transport.stdio:
             # The handshake is answered at once; the database and the model start behind it.
-            await build_server(settings).run_stdio_async()
+            from archon_mcp.stdio import run_stdio
+
+            await run_stdio(build_server(settings))
             return
         from archon_mcp.app import open_app
         from archon_mcp.http_app import serve_http
@@ -235,6 +242,44 @@ def stats() -> None:
     _run(_stats())
 
 
+class _NewFile:
+    """A backup's file, written beside `path` under a fresh random name and renamed over `path` on
+    `commit()`: a failed export never leaves half a backup. Created exclusively with mode 600
+    (`mkstemp`: O_CREAT | O_EXCL | O_NOFOLLOW), so a file or symlink planted beside the target is
+    never written through, and the backup is never readable by others."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if os.path.isdir(path):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        directory, name = os.path.split(os.path.abspath(path))
+        fd, self._partial = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=directory)
+        self.file = os.fdopen(fd, "wb")
+        self._committed = False
+
+    def commit(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.replace(self._partial, self.path)
+        self._committed = True
+
+    def discard(self) -> None:
+        """Removes the partial file unless committed (idempotent)."""
+        self.file.close()
+        if not self._committed:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._partial)
+
+
+def _os_reason(exc: OSError, path: str) -> str:
+    if exc.errno == errno.EISDIR:
+        return f"it is a directory; name a file, e.g. {os.path.join(path, 'backup.jsonl')}"
+    if exc.errno == errno.ENOENT:
+        return f"the directory {os.path.dirname(os.path.abspath(path))} does not exist"
+    return exc.strerror or str(exc)
+
+
 @app.command("export")
 def export_command(
     agent: Annotated[str | None, typer.Option(help="Only this agent's sessions.")] = None,
@@ -247,9 +292,15 @@ def export_command(
     """Write sessions and their events as JSON Lines (a backup; vectors are not included)."""
     settings = _settings()
 
-    async def _export() -> None:
-        import os
+    target: _NewFile | None = None
+    if output is not None:
+        try:  # before anything starts: a bad path costs one line, not a database start
+            target = _NewFile(output)
+        except OSError as exc:
+            typer.echo(f"archon-mcp: cannot export to {output}: {_os_reason(exc, output)}", err=True)
+            raise typer.Exit(1) from exc
 
+    async def _export() -> None:
         from archon_mcp.db import Database
         from archon_mcp.services.transfer import export_jsonl
 
@@ -257,7 +308,7 @@ def export_command(
         await database.start(check_embedding=False)
         try:
             filters = {"agent": agent, "project_id": project, "since": since}
-            if output is None:
+            if target is None:
                 try:
                     result = await export_jsonl(database, settings, sys.stdout.buffer, **filters)
                     sys.stdout.buffer.flush()
@@ -266,16 +317,21 @@ def export_command(
                     typer.echo("archon-mcp: export stopped: the output was closed", err=True)
                     raise typer.Exit(1) from exc
             else:
-                # Written beside the target and renamed at the end: a failed export never leaves half a backup.
-                partial = output + ".partial"
-                with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
-                    result = await export_jsonl(database, settings, out, **filters)
-                os.replace(partial, output)
+                try:  # a full disk, the directory removed meanwhile: one line, and no partial file left
+                    result = await export_jsonl(database, settings, target.file, **filters)
+                    target.commit()
+                except OSError as exc:
+                    typer.echo(f"archon-mcp: cannot export to {output}: {_os_reason(exc, output)}", err=True)
+                    raise typer.Exit(1) from exc
             typer.echo(f"exported {result.sessions} sessions and {result.events} events", err=True)
         finally:
             await database.close()
 
-    _run(_export())
+    try:
+        _run(_export())
+    finally:
+        if target is not None:
+            target.discard()
 
 
 @app.command("import")

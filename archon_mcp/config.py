@@ -148,7 +148,9 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=20, ge=2, le=200)
     max_summary_chars: int = Field(default=20_000, ge=100)
     max_query_chars: int = Field(default=2_000, ge=10)
-    max_event_type_chars: int = Field(default=100, ge=10, le=1000)
+    max_event_type_chars: int = Field(
+        default=64, ge=10, le=1000, description="Longest event_type (snake_case: ^[a-z][a-z0-9_]*$)."
+    )
     max_days: int = Field(default=3650, ge=1)
 
     # --- serving ---------------------------------------------------------------------------
@@ -212,6 +214,12 @@ class Settings(BaseSettings):
             return names
         return value
 
+    @field_validator("auth_token_file", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # ARCHON_AUTH_TOKEN_FILE= (set but empty) means no file, as ARCHON_AUTH_TOKEN= means no token.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
@@ -249,14 +257,24 @@ class Settings(BaseSettings):
             return self.auth_token.get_secret_value().strip()
         if self.auth_token_file is None:
             return None
+        where = f"ARCHON_AUTH_TOKEN_FILE {str(self.auth_token_file)!r}"
+        fix = "put the bearer token on its first line, or unset ARCHON_AUTH_TOKEN_FILE"
         try:
             lines = self.auth_token_file.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
-            raise ValueError(f"ARCHON_AUTH_TOKEN_FILE {str(self.auth_token_file)!r} cannot be read: {exc}") from exc
+            raise ValueError(f"{where} cannot be read ({exc.strerror or exc}): {fix}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{where} is not UTF-8 text: {fix}") from None
         token = lines[0].strip() if lines else ""
         if not token:
-            raise ValueError(f"ARCHON_AUTH_TOKEN_FILE {str(self.auth_token_file)!r} is empty")
+            raise ValueError(f"{where} is empty (or its first line is blank): {fix}")
         return token
+
+    def check_http_serving(self) -> None:
+        """Raises ValueError (naming the variable to fix) for settings that serving HTTP would
+        otherwise trip over only after PostgreSQL has started."""
+        _ = self.resolved_auth_token
+        _ = self.resolved_embedding_dimensions
 
     @field_validator("summarizer_order", mode="before")
     @classmethod

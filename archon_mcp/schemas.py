@@ -74,7 +74,10 @@ class SessionDetail(SessionOut):
     events: list[EventOut]
     event_count: int = Field(description="Total events in the session (may exceed len(events)).")
     event_offset: int = Field(description="Index of the first returned event among all, oldest first.")
-    has_more_events: bool = Field(description="True when events exist beyond the returned window.")
+    has_more_events: bool = Field(
+        description="True when events exist after the returned window: fetch them with event_offset = "
+        "event_offset + len(events). Earlier events exist when event_offset > 0."
+    )
 
 
 class SessionPage(BaseModel):

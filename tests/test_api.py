@@ -155,7 +155,7 @@ async def test_session_lifecycle_through_the_api(http: httpx2.AsyncClient) -> No
     ]
     page = (await http.get(f"/api/sessions/{sid}", params={"event_limit": 1, "event_offset": 1})).json()
     assert [e["event_type"] for e in page["events"]] == ["decision_made"]
-    assert page["event_offset"] == 1 and page["has_more_events"] is True
+    assert page["event_offset"] == 1 and page["has_more_events"] is False  # the last page
 
     ended = await http.post(f"/api/sessions/{sid}/end", json={"summary": "Built the web session browser"})
     assert ended.status_code == 200 and ended.json()["is_active"] is False
@@ -288,7 +288,7 @@ async def test_large_session_is_paged_on_the_server(http: httpx2.AsyncClient, ru
     tail = (await http.get(f"/api/sessions/{session['id']}", params={"event_limit": 50, "event_offset": 99950})).json()
     assert tail["event_count"] == 100_000 and len(tail["events"]) == 50
     assert [e["event_data"]["n"] for e in tail["events"]] == list(range(99951, 100001))
-    assert tail["has_more_events"] is True
+    assert tail["has_more_events"] is False  # the last page
     listed = (await http.get("/api/sessions", params={"limit": 1})).json()
     assert listed["sessions"][0]["event_count"] == 100_000
     report = (await http.get("/api/activity", params={"days": 7})).json()

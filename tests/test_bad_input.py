@@ -75,7 +75,7 @@ async def test_bad_arguments_get_clear_tool_errors(client, app, tool, args, expe
         ({"event_type": "", "event_data": {}}, "event_type must not be empty"),
         ({"event_type": "   ", "event_data": {}}, "event_type must not be empty"),
         ({"event_type": "task created", "event_data": {}}, "must be one word in snake_case"),
-        ({"event_type": "x" * 101, "event_data": {}}, "event_type is 101 characters long; the limit is 100"),
+        ({"event_type": "x" * 65, "event_data": {}}, "event_type is 65 characters long; the limit is 64"),
         ({"event_type": "note", "event_data": ["a", "b"]}, "event_data must be a JSON object (got list)"),
         ({"event_type": "note", "event_data": "just text"}, "event_data must be a JSON object (got str)"),
         ({"event_type": "note", "event_data": None}, "event_data is required"),

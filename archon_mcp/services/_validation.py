@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -84,7 +85,46 @@ def check_text(value: Any, field: str, max_chars: int, *, required: bool = True)
     return value
 
 
+# Event types are identifiers (filters, summaries and the keyword index split them on "_"):
+# ASCII snake_case only, so look-alikes, markup and paths never become a type.
+_EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]*")
+_EVENT_TYPE_WORDS = re.compile(r"[A-Za-z0-9]+")
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def _snake_case_suggestion(text: str) -> str | None:
+    """`TASK_CREATED`, `taskCreated`, `task-created`, `Task Created` -> `task_created`; None when
+    the text holds anything but ASCII letters, digits and the separators `_ - . space`."""
+    if re.fullmatch(r"[A-Za-z0-9_\-. ]+", text) is None:
+        return None
+    words = _EVENT_TYPE_WORDS.findall(_CAMEL_BOUNDARY.sub("_", text))
+    candidate = "_".join(word.lower() for word in words)
+    return candidate if _EVENT_TYPE.fullmatch(candidate) else None
+
+
 def check_event_type(value: Any, settings: Settings) -> str:
+    """A stored event type: snake_case ASCII (`^[a-z][a-z0-9_]*$`), at most `max_event_type_chars`."""
+    text = check_text(value, "event_type", settings.max_event_type_chars)
+    assert text is not None
+    text = text.strip()
+    if _EVENT_TYPE.fullmatch(text):
+        return text
+    rule = (
+        "must be one word in snake_case (lowercase letters, digits and underscores, starting with a letter, "
+        f"at most {settings.max_event_type_chars} characters), e.g. task_created or decision_made"
+    )
+    suggestion = _snake_case_suggestion(text)
+    if suggestion is not None:
+        raise InvalidInputError(f"event_type {text[:50]!r} {rule}; use {suggestion!r}")
+    odd = next((ch for ch in text if not ("a" <= ch <= "z" or "0" <= ch <= "9" or ch == "_")), None)
+    if odd is not None:
+        raise InvalidInputError(f"event_type {text[:50]!r} {rule}; {odd!r} (U+{ord(odd):04X}) is not allowed")
+    raise InvalidInputError(f"event_type {text[:50]!r} {rule}; start it with a letter")
+
+
+def check_event_type_filter(value: Any, settings: Settings) -> str:
+    """An event type to search for: one word. Looser than `check_event_type` so that types stored
+    before the snake_case rule stay findable."""
     text = check_text(value, "event_type", settings.max_event_type_chars)
     assert text is not None
     text = text.strip()

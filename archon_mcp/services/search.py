@@ -295,7 +295,7 @@ class SearchService:
         """The candidate events of a search and their sessions' matches, before ordering."""
         filters = SearchFilters(
             session_id=v.parse_optional_uuid(session_id, "session_id"),
-            event_type=v.check_event_type(event_type, self._settings) if event_type is not None else None,
+            event_type=v.check_event_type_filter(event_type, self._settings) if event_type is not None else None,
             agent=v.check_agent(agent, self._settings) if agent is not None else None,
             project_id=v.parse_optional_uuid(project_id, "project_id"),
             since=v.parse_datetime(since, "since"),

@@ -74,7 +74,8 @@ class SessionService:
             events=[event_out(e) for e in events],
             event_count=total,
             event_offset=offset,
-            has_more_events=offset > 0 or offset + len(events) < total,
+            # Only what lies after the window: `while has_more_events` must end (earlier: event_offset > 0).
+            has_more_events=offset + len(events) < total,
         )
 
     # --- session management -------------------------------------------------------------------

@@ -20,7 +20,11 @@ def register(server: MCPServer, settings: Settings) -> None:
         session_id: SessionId,
         event_type: Annotated[
             str,
-            Field(description=f"snake_case event type. Common: {common}. Custom types are allowed."),
+            Field(
+                description="Event type in snake_case: lowercase letters, digits and underscores, starting with "
+                f"a letter, at most {settings.max_event_type_chars} characters. Common: {common}. Custom types "
+                "are allowed."
+            ),
         ],
         event_data: Annotated[
             JsonObject,
