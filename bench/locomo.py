@@ -148,7 +148,7 @@ async def evaluate(
 async def run_store(
     args: argparse.Namespace, convs: list[dict[str, Any]], data_dir: Path, database: str
 ) -> dict[str, Any]:
-    env = server_env(data_dir, database)
+    env = server_env(data_dir, database, **dict(kv.split("=", 1) for kv in args.env))
     params = StdioServerParameters(command=SERVE[0], args=[*SERVE[1:], "serve"], env=env)
     async with Client(params, mode="legacy") as client:
         t0 = time.perf_counter()
@@ -245,6 +245,13 @@ def main() -> None:
     parser.add_argument("--setting", choices=("one-store", "per-conversation", "both"), default="both")
     parser.add_argument("--limit-questions", type=int, default=None, help="first N questions per conversation")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR / "locomo")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a server setting, e.g. ARCHON_EMBEDDING_PROVIDER=openai",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the data dir's previous contents")
     parser.add_argument("--rows", action="store_true", help="keep per-question rows in the JSON")
     parser.add_argument("--json", dest="json_name", default=None, help="results name under bench/results/")

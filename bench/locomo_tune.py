@@ -72,14 +72,26 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--database", default="locomo_all")
     parser.add_argument("--limit-questions", type=int, default=None)
+    parser.add_argument("--bm25", help="k1,b,context_weight to collect with instead of the defaults")
+    parser.add_argument("--grid", choices=("full", "small"), default="full")
+    parser.add_argument("--json", type=Path, help="write every setting's numbers here")
     args = parser.parse_args()
-    from archon_mcp.services._ranking import Weights
+    from archon_mcp.repositories import search as repo
+    from archon_mcp.services._ranking import DEFAULT_WEIGHTS, Weights
 
+    if args.bm25:
+        repo.BM25_K1, repo.BM25_B, repo.CONTEXT_WEIGHT = (float(x) for x in args.bm25.split(","))
     service, owners, pools = asyncio.run(collect(args))
+    if args.grid == "full":
+        grid = itertools.product(
+            (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0), (0.0, 0.1, 0.2, 0.3, 0.5, 0.8), (0.0, 0.25, 0.5, 1.0, 2.0)
+        )
+    else:
+        d = DEFAULT_WEIGHTS
+        grid = {(d.keyword, d.session, d.events), (0.0, d.session, d.events), (1.0, d.session, d.events),
+                (d.keyword, 0.0, d.events), (d.keyword, d.session, 0.0)}  # fmt: skip
     results = []
-    for keyword, session, events in itertools.product(
-        (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0), (0.0, 0.1, 0.2, 0.3, 0.5, 0.8), (0.0, 0.25, 0.5, 1.0, 2.0)
-    ):
+    for keyword, session, events in grid:
         weights = Weights(keyword=keyword, session=session, events=events)
         results.append((weights, evaluate(service, owners, pools, weights)))
     results.sort(key=lambda r: r[1]["events@10"] + r[1]["sessions@5"], reverse=True)
@@ -89,6 +101,9 @@ def main() -> None:
     best_sessions = max(results, key=lambda r: r[1]["sessions@5"])
     print("best events@10:", best_events)
     print("best sessions@5:", best_sessions)
+    if args.json:
+        rows = [{"weights": vars(w), **{k: round(v, 4) for k, v in m.items()}} for w, m in results]
+        args.json.write_text(json.dumps({"bm25": args.bm25, "questions": len(pools), "results": rows}, indent=1))
 
 
 if __name__ == "__main__":

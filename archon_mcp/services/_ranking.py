@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-KEYWORD_WEIGHT = 0.5
-SESSION_WEIGHT = 0.3
-EVENTS_WEIGHT = 0.5
+KEYWORD_WEIGHT = 0.6
+SESSION_WEIGHT = 0.5
+EVENTS_WEIGHT = 1.0
 TIME_BONUS = 0.3
 
 

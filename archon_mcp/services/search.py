@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MODES: tuple[str, ...] = ("hybrid", "semantic", "keyword")
 QUERY_CACHE_SIZE = 256
+# Candidates taken from each list (nearest vectors, BM25) before fusion, whatever `limit` is: a row
+# that one signal ranks 40th can be the fused first, and `limit=10` must order like `limit=25`.
+MIN_POOL = 100
 # BM25's table statistics (row count, mean length, common lexemes) are re-read this often: they
 # move slowly, and reading them costs a scan of the planner statistics or a sample.
 STATS_TTL_SECONDS = 30.0
@@ -185,7 +188,7 @@ class SearchService:
         return out
 
     def _pool(self, limit: int) -> int:
-        return max(limit * 4, 40)
+        return max(limit * 4, MIN_POOL)
 
     def _similarity(self, cosine: float | None) -> float:
         return 0.0 if cosine is None else round(calibrate(self._embedder.model, cosine), 4)
