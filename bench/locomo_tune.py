@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--database", default="locomo_all")
     parser.add_argument("--limit-questions", type=int, default=None)
     parser.add_argument("--bm25", help="k1,b,context_weight to collect with instead of the defaults")
-    parser.add_argument("--grid", choices=("full", "small"), default="full")
+    parser.add_argument("--grid", choices=("full", "small", "rrf"), default="full")
     parser.add_argument("--json", type=Path, help="write every setting's numbers here")
     args = parser.parse_args()
     from archon_mcp.repositories import search as repo
@@ -86,13 +86,15 @@ def main() -> None:
         grid = itertools.product(
             (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0), (0.0, 0.1, 0.2, 0.3, 0.5, 0.8), (0.0, 0.25, 0.5, 1.0, 2.0)
         )
+    elif args.grid == "rrf":
+        grid = [(w, s, e, k) for k in (10, 30, 60) for w in (0.3, 0.5, 0.7) for s in (0.0, 0.5) for e in (0.0, 1.0)]
     else:
         d = DEFAULT_WEIGHTS
         grid = {(d.keyword, d.session, d.events), (0.0, d.session, d.events), (1.0, d.session, d.events),
                 (d.keyword, 0.0, d.events), (d.keyword, d.session, 0.0)}  # fmt: skip
     results = []
-    for keyword, session, events in grid:
-        weights = Weights(keyword=keyword, session=session, events=events)
+    for keyword, session, events, *rrf in grid:
+        weights = Weights(keyword=keyword, session=session, events=events, rrf_k=rrf[0] if rrf else 0.0)
         results.append((weights, evaluate(service, owners, pools, weights)))
     results.sort(key=lambda r: r[1]["events@10"] + r[1]["sessions@5"], reverse=True)
     for weights, m in results[:15]:

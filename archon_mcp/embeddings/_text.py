@@ -27,7 +27,9 @@ def flatten_json(data: Any, max_chars: int) -> str:
     return "; ".join(out)[:max_chars]
 
 
-def event_text(event_type: str, event_data: dict[str, Any], max_chars: int = 2000, *, context: str | None = None) -> str:
+def event_text(
+    event_type: str, event_data: dict[str, Any], max_chars: int = 2000, *, context: str | None = None
+) -> str:
     """An event as the seed says: its type, then its data's keys and values flattened; then, when
     given, its context (the previous event, the session's descriptors) in what room is left."""
     readable_type = event_type.replace("_", " ")

@@ -35,6 +35,7 @@ class Weights:
     session: float = SESSION_WEIGHT
     events: float = EVENTS_WEIGHT
     time: float = TIME_BONUS
+    rrf_k: float = 0.0  # > 0: reciprocal rank fusion with this k instead of the weighted sum
 
 
 DEFAULT_WEIGHTS = Weights()
@@ -55,3 +56,15 @@ def with_evidence(own: float, evidence: float, weight: float, in_window: bool, t
     event) or of its best events (for a session), plus the time bonus."""
     total = own + weight * evidence + (time_bonus if in_window else 0.0)
     return total / (1.0 + weight + time_bonus)
+
+
+def rrf_match(similarity_rank: int | None, keyword_rank: int | None, weights: Weights) -> float:
+    """Reciprocal rank fusion of the two rankings (0 = first), weighted like `match`, scaled so
+    that a row first in both scores 1."""
+    k = weights.rrf_k
+    total = 0.0
+    if similarity_rank is not None:
+        total += (1.0 - weights.keyword) / (k + 1 + similarity_rank)
+    if keyword_rank is not None:
+        total += weights.keyword / (k + 1 + keyword_rank)
+    return total * (k + 1)

@@ -203,6 +203,14 @@ class SearchService:
     def _match_all(self, hits: dict[Any, Hit], mode: str, weights: ranking.Weights) -> None:
         """Each row's own match: similarity and BM25 mixed (hybrid), or the one signal of the mode."""
         top = ranking.best(h.bm25 for h in hits.values())
+        if mode == "hybrid" and weights.rrf_k > 0:
+            by_similarity = sorted((h for h in hits.values() if h.cosine is not None), key=lambda h: -h.cosine)
+            by_keyword = sorted((h for h in hits.values() if h.bm25 > 0), key=lambda h: -h.bm25)
+            s_rank = {id(h): i for i, h in enumerate(by_similarity)}
+            k_rank = {id(h): i for i, h in enumerate(by_keyword)}
+            for h in hits.values():
+                h.match = ranking.rrf_match(s_rank.get(id(h)), k_rank.get(id(h)), weights)
+            return
         for h in hits.values():
             similarity = self._similarity(h.cosine)
             if mode == "semantic":
