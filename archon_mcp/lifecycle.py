@@ -3,9 +3,10 @@
 On end of input (stdio) or SIGTERM/SIGINT (any transport) the application closes (every
 acknowledged write is already committed; an embedding batch in flight is abandoned and its rows
 handed back to the queue), the process detaches from the embedded PostgreSQL (the last process out
-stops it), and the process exits at once: no interpreter teardown. The teardown was most of a
-stdio server's exit time once the model was loaded (~1.3 s of freeing torch objects), and it would
-join threads that cannot be interrupted: one loading the model (~5 s), the SDK's stdin reader.
+stops it), and the process exits at once, without the interpreter's teardown: once the model is
+loaded that teardown alone took ~1 s (collecting torch's objects), and it joins threads that
+nothing can interrupt: one still loading the model (~5 s), or the SDK's stdin reader, which blocks
+until the client closes stdin.
 """
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ def serve_until_stopped(main: Callable[[asyncio.Event], Coroutine[Any, Any, None
         loop.call_later(FORCED_EXIT_SECONDS, _leave_after_timeout, signum)
 
     for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, on_signal, signum)
+        try:
+            loop.add_signal_handler(signum, on_signal, signum)
+        except NotImplementedError:  # Windows event loops
+            signal.signal(signum, lambda sig, _frame: loop.call_soon_threadsafe(on_signal, sig))
     status = 0
     try:
         loop.run_until_complete(main(stopping))
@@ -76,7 +80,8 @@ def leave(signum: int | None, status: int) -> NoReturn:
             stream.flush()
     if signum is not None:
         signal.signal(signum, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
         os.kill(os.getpid(), signum)
         status = 128 + signum  # not reached, unless the signal is ignored by the whole process
     os._exit(status)
