@@ -279,8 +279,9 @@ CLIENTS = 4
 def test_clients_in_random_order_leave_no_server_and_no_stale_pid(lifecycle_dir: Path) -> None:
     """4 stdio servers start at once on a new data dir, then stop in a random order and at random
     moments, by end of input, SIGTERM, SIGINT and one SIGKILL. Right after the SIGKILL a fifth
-    server starts: it drops the killed PID from the handle file. When the last one has exited,
-    PostgreSQL is gone and the handle file is empty."""
+    server starts; once it is attached the killed PID is gone from the handle file (pruned by that
+    start, or by an exit in between). When the last one has exited, PostgreSQL is gone and the
+    handle file is empty."""
     seed = int(os.environ.get("ARCHON_LIFECYCLE_SEED", time.time_ns() % 1_000_000))
     rng = random.Random(seed)
     context = f"seed {seed} (rerun with ARCHON_LIFECYCLE_SEED={seed})"
@@ -328,3 +329,20 @@ def test_killed_client_does_not_keep_the_server_alive(lifecycle_dir: Path) -> No
     second.stop("eof")
     assert second.wait() == 0, second.stderr()
     assert_nothing_left(lifecycle_dir, "after a SIGKILL and a clean exit")
+
+
+def test_a_new_client_drops_the_pid_of_a_killed_one(lifecycle_dir: Path) -> None:
+    """A SIGKILLed server cannot detach: its PID stays in the handle file until the next server
+    starts and drops it; that server, the only one left, then stops PostgreSQL on its way out."""
+    env = cheap_env(lifecycle_dir)
+    killed = Server(lifecycle_dir, env)
+    killed.wait_attached()
+    killed.stop("sigkill")
+    killed.wait()
+    assert handle_pids(lifecycle_dir) == [killed.pid]
+    late = Server(lifecycle_dir, env)
+    late.wait_attached()
+    assert handle_pids(lifecycle_dir) == [late.pid], "the new server kept the dead PID"
+    late.stop("eof")
+    assert late.wait() == 0, late.stderr()
+    assert_nothing_left(lifecycle_dir, "after a SIGKILL and a later client")
