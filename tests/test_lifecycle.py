@@ -37,23 +37,52 @@ EXIT_TIMEOUT = 30.0  # far above normal: only turns a hang into a failure
 SHUTDOWN_TIMEOUT = 30.0
 
 
-@pytest.fixture
-def lifecycle_dir() -> Iterator[Path]:
-    """A data dir of this test's own, under /tmp (short socket path; reachable by the `pgserver`
-    user when we run as root)."""
+def _new_data_dir() -> Path:
+    # Under /tmp, not pytest's tmp_path: short socket path, reachable by the `pgserver` user when
+    # the tests run as root.
     path = Path(tempfile.mkdtemp(prefix="arlc-", dir="/tmp"))
     path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        for proc in psutil.Process().children(recursive=True):
-            try:
-                if proc.environ().get("ARCHON_DATA_DIR") == str(path):
-                    proc.kill()
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-        stop_postgres(path)
-        shutil.rmtree(path, ignore_errors=True)
+    return path
+
+
+def _clean_up(data_dir: Path) -> None:
+    """Whatever a failed test left: its servers, PostgreSQL, the handle file."""
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if proc.environ().get("ARCHON_DATA_DIR") == str(data_dir):
+                proc.kill()
+                proc.wait(10)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.TimeoutExpired):
+            continue
+    stop_postgres(data_dir)
+    (data_dir / "pgdata" / ".handle_pids.json").unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def shared_dir() -> Iterator[Path]:
+    path = _new_data_dir()
+    yield path
+    _clean_up(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def lifecycle_dir(shared_dir: Path) -> Iterator[Path]:
+    """A data dir of this module's own, initialised and migrated by the first test that uses it.
+    Every test ends with nothing running on it (that is what they check), so the next one starts
+    from the state a user's machine is in between sessions."""
+    _clean_up(shared_dir)
+    yield shared_dir
+    _clean_up(shared_dir)
+
+
+@pytest.fixture
+def fresh_dir() -> Iterator[Path]:
+    """A data dir with no PostgreSQL in it yet: starting servers race to initdb it."""
+    path = _new_data_dir()
+    yield path
+    _clean_up(path)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def cheap_env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -70,7 +99,7 @@ def cheap_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 def local_model_env(data_dir: Path) -> dict[str, str]:
     """The default local model: the server starts loading it (~5 s) as soon as it is ready."""
-    return {**server_env(data_dir, "archon_lifecycle"), "ARCHON_LOG_LEVEL": "INFO"}
+    return {**server_env(data_dir, "archon_lifecycle_local"), "ARCHON_LOG_LEVEL": "INFO"}
 
 
 class Server:
@@ -276,7 +305,7 @@ def test_signal_detaches_the_only_client(lifecycle_dir: Path, transport: str, ho
 CLIENTS = 4
 
 
-def test_clients_in_random_order_leave_no_server_and_no_stale_pid(lifecycle_dir: Path) -> None:
+def test_clients_in_random_order_leave_no_server_and_no_stale_pid(fresh_dir: Path) -> None:
     """4 stdio servers start at once on a new data dir, then stop in a random order and at random
     moments, by end of input, SIGTERM, SIGINT and one SIGKILL. Right after the SIGKILL a fifth
     server starts; once it is attached the killed PID is gone from the handle file (pruned by that
@@ -285,11 +314,11 @@ def test_clients_in_random_order_leave_no_server_and_no_stale_pid(lifecycle_dir:
     seed = int(os.environ.get("ARCHON_LIFECYCLE_SEED", time.time_ns() % 1_000_000))
     rng = random.Random(seed)
     context = f"seed {seed} (rerun with ARCHON_LIFECYCLE_SEED={seed})"
-    env = cheap_env(lifecycle_dir)
-    servers = [Server(lifecycle_dir, env) for _ in range(CLIENTS)]
+    env = cheap_env(fresh_dir)
+    servers = [Server(fresh_dir, env) for _ in range(CLIENTS)]
     for server in servers:
         server.wait_attached()
-    assert sorted(handle_pids(lifecycle_dir)) == sorted(s.pid for s in servers), context
+    assert sorted(handle_pids(fresh_dir)) == sorted(s.pid for s in servers), context
 
     ways = ["sigkill", "eof", "sigterm", rng.choice(["eof", "sigint"])]
     rng.shuffle(ways)
@@ -302,10 +331,10 @@ def test_clients_in_random_order_leave_no_server_and_no_stale_pid(lifecycle_dir:
         stopping.append((server, how))
         if how == "sigkill":
             server.wait()  # reaped: gone without detaching, its PID stays in the file
-            late = Server(lifecycle_dir, env)
+            late = Server(fresh_dir, env)
             late.wait_attached()
             killed = server.pid
-            assert killed not in handle_pids(lifecycle_dir), f"{context}: the new server kept dead PID {killed}"
+            assert killed not in handle_pids(fresh_dir), f"{context}: the new server kept dead PID {killed}"
     assert late is not None
     late.stop(rng.choice(["eof", "sigterm"]))
     for server, how in stopping:
@@ -313,7 +342,7 @@ def test_clients_in_random_order_leave_no_server_and_no_stale_pid(lifecycle_dir:
         if how == "eof":
             assert status == 0, f"{context}: exit status {status} after end of input:\n{server.stderr()}"
     late.wait()
-    assert_nothing_left(lifecycle_dir, context)
+    assert_nothing_left(fresh_dir, context)
 
 
 def test_killed_client_does_not_keep_the_server_alive(lifecycle_dir: Path) -> None:
