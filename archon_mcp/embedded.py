@@ -147,7 +147,11 @@ def data_dir_lock(pgdata: Path) -> Iterator[None]:
 
 def _wait_while_stopping(pgdata: Path) -> None:
     deadline = time.monotonic() + SHUTDOWN_WAIT_SECONDS
+    waiting = False
     while (info := _postmaster(pgdata)) is not None and info.is_running() and info.status == "stopping":
+        if not waiting:
+            log.info("the embedded PostgreSQL in %s is shutting down; waiting to start it again", pgdata)
+            waiting = True
         if time.monotonic() > deadline:
             raise RuntimeError(
                 f"the embedded PostgreSQL in {pgdata} (pid {info.pid}) is still shutting down after "

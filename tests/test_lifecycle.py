@@ -375,3 +375,33 @@ def test_a_new_client_drops_the_pid_of_a_killed_one(lifecycle_dir: Path) -> None
     late.stop("eof")
     assert late.wait() == 0, late.stderr()
     assert_nothing_left(lifecycle_dir, "after a SIGKILL and a later client")
+
+
+def test_a_start_during_the_shutdown_waits_for_it_then_starts_the_server_again(lifecycle_dir: Path) -> None:
+    """The last process out does not wait for PostgreSQL's shutdown checkpoint. A server starting
+    meanwhile must neither attach to the dying server nor fail: it waits, then starts a new one.
+    The shutdown is held open by freezing the checkpointer (SIGSTOP) until the new server waits."""
+    env = cheap_env(lifecycle_dir)
+    first = Server(lifecycle_dir, env)
+    first.handshake_and_call()
+    old_postmaster = int(postmaster_lines(lifecycle_dir)[0])
+    checkpointer = next(p for p in psutil.Process(old_postmaster).children() if "checkpointer" in " ".join(p.cmdline()))
+    checkpointer.suspend()
+    try:
+        first.stop("eof")
+        assert first.wait() == 0, first.stderr()
+        assert postmaster_lines(lifecycle_dir)[7].strip() == "stopping"
+        second = Server(lifecycle_dir, env)
+        deadline = time.monotonic() + START_TIMEOUT
+        while "is shutting down; waiting" not in second.stderr():
+            assert second.proc.poll() is None, f"the new server gave up:\n{second.stderr()}"
+            assert time.monotonic() < deadline, f"the new server did not wait for the shutdown:\n{second.stderr()}"
+            time.sleep(0.1)
+        assert second.pid not in handle_pids(lifecycle_dir)
+    finally:
+        checkpointer.resume()
+    second.handshake_and_call()  # works: on a new server
+    assert int(postmaster_lines(lifecycle_dir)[0]) != old_postmaster
+    second.stop("eof")
+    assert second.wait() == 0, second.stderr()
+    assert_nothing_left(lifecycle_dir, "after a start during a shutdown")
