@@ -115,22 +115,26 @@ def serve(
 
         limit_malloc_arenas()  # before any thread starts: ~the model's RSS, not one heap per thread
 
-    async def _serve() -> None:
-        from archon_mcp.server import build_server
+    from archon_mcp.lifecycle import serve_until_stopped
+
+    async def _serve(stopping: asyncio.Event) -> None:
+        from archon_mcp.server import build_server, run_stdio
 
         if transport is Transport.stdio:
             # The handshake is answered at once; the database and the model start behind it.
-            from archon_mcp.stdio import run_stdio
-
-            await run_stdio(build_server(settings))
+            await run_stdio(settings, stopping)
             return
         from archon_mcp.app import open_app
         from archon_mcp.http_app import serve_http
 
         async with open_app(settings) as application:
-            await serve_http(settings, application, build_server(settings, application), transport=transport.value)
+            if not stopping.is_set():
+                server = build_server(settings, application)
+                await serve_http(settings, application, server, transport=transport.value, stopping=stopping)
 
-    _run(_serve())
+    # Ends the process: on end of input or SIGTERM/SIGINT it detaches from the embedded PostgreSQL
+    # (the last process out stops it) and exits without waiting for threads it cannot interrupt.
+    serve_until_stopped(_serve)
 
 
 @db_app.command("upgrade")

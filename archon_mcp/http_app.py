@@ -3,6 +3,7 @@ under /api, and the session browser at /. Auth and Host checks wrap all of it.""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -131,9 +132,15 @@ def uvicorn_config(settings: Settings, http_app: ASGIApp) -> uvicorn.Config:
 
 
 async def serve_http(
-    settings: Settings, app: AppContext, server: MCPServer[AppContext], *, transport: HttpTransport
+    settings: Settings,
+    app: AppContext,
+    server: MCPServer[AppContext],
+    *,
+    transport: HttpTransport,
+    stopping: asyncio.Event | None = None,
 ) -> None:
-    """Run the HTTP app with uvicorn until interrupted."""
+    """Run the HTTP app with uvicorn until interrupted (uvicorn's own SIGTERM/SIGINT handling) or
+    until `stopping` is set."""
     import uvicorn
 
     http_app = build_http_app(settings, app, server, transport=transport)
@@ -144,4 +151,17 @@ async def serve_http(
     log.warning("serving MCP at %s%s, REST API at %s/api, web UI at %s/ (%s)", where, endpoint, where, where, auth)
     if settings.resolved_auth_token is None and not is_loopback(settings.host):
         log.warning("--insecure: %s is reachable from the network WITHOUT authentication", settings.host)
-    await uvicorn.Server(config).serve()
+    http_server = uvicorn.Server(config)
+    if stopping is None:
+        await http_server.serve()
+        return
+
+    async def stop_when_asked() -> None:
+        await stopping.wait()
+        http_server.should_exit = True
+
+    watcher = asyncio.ensure_future(stop_when_asked())
+    try:
+        await http_server.serve()
+    finally:
+        watcher.cancel()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,8 @@ from archon_mcp.tools import register_tools
 if TYPE_CHECKING:
     from archon_mcp.app import AppContext
 
+log = logging.getLogger(__name__)
+
 INSTRUCTIONS = """archon-mcp is your short-term memory across work sessions.
 Start work with archon_get_last_session (what you did last time) and archon_create_session.
 Log significant events with archon_add_event (decisions, errors, completed tasks).
@@ -25,17 +29,17 @@ Find earlier work with archon_search_sessions / archon_search_events (by meaning
 archon_list_sessions / archon_get_recent_sessions (by time)."""
 
 
-def build_server(settings: Settings, app: AppContext | None = None) -> MCPServer[Any]:
-    """An MCP server over `app`; without one, the server opens its own in the background (the
-    handshake does not wait for PostgreSQL, migrations or the model; tool calls do) and closes it
-    when the session ends."""
+def build_server(settings: Settings, app: AppContext | BackgroundApp | None = None) -> MCPServer[Any]:
+    """An MCP server over `app`. Without one, or with a `BackgroundApp`, the server opens the
+    application in the background (the handshake does not wait for PostgreSQL, migrations or the
+    model; tool calls do) and closes it when the session ends."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: MCPServer[Any]) -> AsyncIterator[AppContext | BackgroundApp]:
-        if app is not None:
+        if app is not None and not isinstance(app, BackgroundApp):
             yield app
             return
-        own = BackgroundApp(settings)
+        own = app or BackgroundApp(settings)
         own.start()
         try:
             yield own
@@ -53,3 +57,32 @@ def build_server(settings: Settings, app: AppContext | None = None) -> MCPServer
     register_tools(server, settings)
     register_prompts_and_resources(server, settings)
     return server
+
+
+# How long a signalled stdio server gives the application to close (the embedding worker, the
+# database pool) before it leaves anyway. Normally ~50 ms; the MCP SDK client SIGKILLs after 2 s.
+STDIO_CLOSE_SECONDS = 1.5
+
+
+async def run_stdio(settings: Settings, stopping: asyncio.Event) -> None:
+    """Serve MCP on stdin/stdout until end of input, or until `stopping` is set (SIGTERM/SIGINT).
+
+    On a signal the application is closed directly rather than by unwinding the MCP server: the
+    SDK's stdio transport reads stdin on a thread that nothing can interrupt, so the server itself
+    may not finish until its client closes stdin. The caller exits without waiting for it."""
+    background = BackgroundApp(settings)
+    from archon_mcp.stdio import run_stdio as serve_stdio  # our transport: every bad line is answered
+
+    serving = asyncio.ensure_future(serve_stdio(build_server(settings, background)))
+    signalled = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait((serving, signalled), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        signalled.cancel()
+    if serving.done():
+        serving.result()
+        return
+    try:
+        await asyncio.wait_for(background.close(), STDIO_CLOSE_SECONDS)
+    except TimeoutError:
+        log.warning("the application did not close within %.1f s; leaving anyway", STDIO_CLOSE_SECONDS)

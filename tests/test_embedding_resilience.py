@@ -211,3 +211,58 @@ async def test_reembed_switches_model_and_resumes_after_interruption(openai_db: 
     async with open_app(new, embedder=create_embedder(new, http_client=new_fake.http_client())) as app:
         found = await app.search.search_sessions("kubernetes deployment rolled out", threshold=0.3, mode="semantic")
         assert [h.id for h in found.results] == [session.id]
+
+
+class _StuckEmbedder:
+    """A model that is still loading, or a provider that never answers: nothing it is asked finishes."""
+
+    provider = "openai"
+    model = "fake-embed-small"
+    dimensions = DIMS
+
+    def __init__(self, stuck_in: str) -> None:
+        self.stuck_in = stuck_in
+        self.reached = asyncio.Event()
+
+    async def warmup(self) -> None:
+        if self.stuck_in == "warmup":
+            self.reached.set()
+            await asyncio.Event().wait()
+
+    async def embed(self, texts: list[str], *, background: bool = False) -> list[list[float]]:
+        self.reached.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("stuck_in", ["warmup", "embed"])
+async def test_stopping_abandons_a_stuck_embedder_at_once_and_hands_its_rows_back(
+    openai_db: str, stuck_in: str
+) -> None:
+    """A stopping server used to wait up to 5 s for the model's warm-up (the local model takes ~5 s
+    to load) or for a batch in flight: longer than an MCP client's grace before it kills the server.
+    Now it leaves at once, and the batch it abandoned is due again now, not when its lease runs out."""
+    settings = openai_settings(openai_db, embedding_batch_delay=0.0)
+    embedder = _StuckEmbedder(stuck_in)
+    async with open_app(settings, embedder=embedder, run_worker=False) as app:
+        session = await app.sessions.create_session("claude")
+        await app.sessions.add_event(session.id, "step", {"text": "an event to embed"})
+        worker = EmbeddingWorker(app.database, embedder, settings)
+        task = asyncio.create_task(worker.run())
+        await asyncio.wait_for(embedder.reached.wait(), 30)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await worker.stop(task, timeout=5.0)
+        elapsed = loop.time() - started
+        assert elapsed < 1.0, f"stop() took {elapsed:.2f} s with the embedder stuck in {stuck_in}"
+        async with app.database.connect() as conn:
+            due = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM archon_session_events WHERE needs_embedding "
+                    "AND (embedding_next_attempt_at IS NULL OR embedding_next_attempt_at <= now())"
+                )
+            )
+        assert due == 1, "the abandoned row should be due again at once (not leased)"

@@ -147,10 +147,13 @@ class LocalEmbedder:
             return []
         if background:
             return await asyncio.get_running_loop().run_in_executor(self._background, self._encode, texts)
-        return await anyio.to_thread.run_sync(self._encode, texts)
+        # abandon_on_cancel: a cancelled call (its client went away, the server is stopping) returns
+        # at once; the thread finishes on its own. Without it, cancelling waits for the model.
+        return await anyio.to_thread.run_sync(self._encode, texts, abandon_on_cancel=True)
 
     async def warmup(self) -> None:
-        await anyio.to_thread.run_sync(self._load)
+        # Loading takes ~5 s; a server told to stop meanwhile must not wait for it.
+        await anyio.to_thread.run_sync(self._load, abandon_on_cancel=True)
 
     async def aclose(self) -> None:
         # A batch still running finishes on its thread; nothing waits for it (its rows stay leased

@@ -88,6 +88,16 @@ async def store(
     await db.execute(stmt, params)
 
 
+async def release(db: AsyncSession, model: EmbeddedModel, rows: list[PendingRow]) -> None:
+    """End the lease of claimed rows that were not embedded: they are due again at once."""
+    table = model.__table__
+    await db.execute(
+        update(table)
+        .where(table.c.id.in_([r.id for r in rows]), table.c.needs_embedding)
+        .values(embedding_next_attempt_at=func.now())
+    )
+
+
 async def mark_nothing_to_embed(db: AsyncSession, model: EmbeddedModel, rows: list[PendingRow]) -> None:
     table = model.__table__
     await db.execute(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from archon_mcp.config import Settings
 from archon_mcp.db import Database
@@ -25,6 +27,14 @@ log = logging.getLogger(__name__)
 # so keep it short. A batch that outlives its lease may be embedded twice, which is harmless.
 LEASE_MARGIN_SECONDS = 10.0
 POLL_SECONDS = 5.0
+# How long a stopping worker tries to hand an abandoned batch back to the queue.
+HAND_BACK_SECONDS = 0.5
+
+T = TypeVar("T")
+
+
+class _Abandoned(Exception):
+    """The worker is stopping and left its embedding call unfinished."""
 
 
 class EmbeddingWorker:
@@ -36,6 +46,7 @@ class EmbeddingWorker:
         self._idle = asyncio.Event()
         self._generation = 0
         self._stopping = False
+        self._stop_requested = asyncio.Event()
         self.embedded_total = 0
         self.failed_total = 0
         self.last_error: str | None = None
@@ -57,10 +68,13 @@ class EmbeddingWorker:
             return False
 
     async def stop(self, task: asyncio.Task, timeout: float) -> None:
-        """Let the batch in flight finish (its transaction commits or rolls back on its own), then
-        end the loop; cancel only if that takes longer than `timeout`. Cancelling in the middle of
-        a database call could leave a connection checked out and its row locks held."""
+        """End the loop. A warm-up or an embedding request in flight is abandoned at once (its rows
+        are handed back to the queue); a database step in flight is let finish (its transaction
+        commits or rolls back on its own), and the task is cancelled only if that takes longer than
+        `timeout`. Cancelling in the middle of a database call could leave a connection checked out
+        and its row locks held."""
         self._stopping = True
+        self._stop_requested.set()
         self._wake.set()
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout)
@@ -72,15 +86,39 @@ class EmbeddingWorker:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
+    async def _unless_stopped(self, awaitable: Awaitable[T]) -> T:
+        """Await `awaitable`, or abandon it (raising `_Abandoned`) as soon as `stop()` is called.
+
+        For calls into the embedder only: a model load or a batch on a CPU thread can take seconds,
+        and nothing it does needs finishing (no transaction is open meanwhile). The thread runs on
+        unobserved; the process exits without waiting for it."""
+        work = asyncio.ensure_future(awaitable)
+        stop = asyncio.ensure_future(self._stop_requested.wait())
+        abandoned = False
+        try:
+            await asyncio.wait((work, stop), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not work.done():
+                work.cancel()
+                abandoned = True
+        if abandoned:
+            raise _Abandoned
+        return work.result()
+
     async def run(self) -> None:
         try:
-            await self._embedder.warmup()
+            await self._unless_stopped(self._embedder.warmup())
+        except _Abandoned:
+            return
         except Exception as exc:  # the queue below retries; a broken model must not kill the server
             log.warning("embedding model warm-up failed: %s", exc)
         while not self._stopping:
             generation = self._generation
             try:
                 done = await self.run_once()
+            except _Abandoned:
+                return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # database blip: keep the worker alive
@@ -94,8 +132,9 @@ class EmbeddingWorker:
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
-                # Let a burst of writes land so they are embedded as one batch, not one by one.
-                await asyncio.sleep(self._settings.embedding_batch_delay)
+                if not self._stopping:
+                    # Let a burst of writes land so they are embedded as one batch, not one by one.
+                    await asyncio.sleep(self._settings.embedding_batch_delay)
             except TimeoutError:
                 pass
 
@@ -105,6 +144,20 @@ class EmbeddingWorker:
         for model in (SessionEvent, AgentSession):
             handled += await self._process(model)
         return handled
+
+    async def _embed(self, texts: list[str]) -> list[list[float]]:
+        return await self._embedder.embed(texts, background=True) if texts else []
+
+    async def _hand_back(self, model, rows: list[queue.PendingRow]) -> None:
+        """Make an abandoned batch due again now, for another server (or the next start) to
+        embed, instead of after its lease. Best effort, and quick: the process is stopping, and
+        rows left leased are picked up when the lease runs out anyway."""
+        try:
+            async with asyncio.timeout(HAND_BACK_SECONDS):
+                async with self._db.session() as db, db.begin():
+                    await queue.release(db, model, rows)
+        except Exception as exc:
+            log.info("%d %s rows stay leased until their lease runs out: %s", len(rows), model.__tablename__, exc)
 
     def _text(self, model, row: queue.PendingRow) -> str:
         first, second, *rest = row.text_fields
@@ -124,7 +177,10 @@ class EmbeddingWorker:
         empty = [row for row, t in zip(rows, texts, strict=True) if not t]
         work = [(row, t) for row, t in zip(rows, texts, strict=True) if t]
         try:
-            vectors = await self._embedder.embed([t for _, t in work], background=True) if work else []
+            vectors = await self._unless_stopped(self._embed([t for _, t in work]))
+        except _Abandoned:
+            await self._hand_back(model, rows)
+            raise
         except Exception as exc:
             self.failed_total += len(work)
             self.last_error = str(exc)
