@@ -33,7 +33,7 @@ EF_SEARCH = 200
 # in the term frequency and in the document length alike.
 BM25_K1 = 1.2
 BM25_B = 0.75
-CONTEXT_WEIGHT = 0.5
+CONTEXT_WEIGHT = 0.3
 # Rows ranked per keyword query at most. They come rarest query term first: every row holding the
 # rarest terms while they fit, so a query's common words never decide which rows get ranked.
 CANDIDATE_BUDGET = 1000
