@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Float, Text, cast, func, select, text, true, union
+from sqlalchemy import ARRAY, Float, Text, cast, func, literal_column, select, text, true, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from archon_mcp.models import AgentSession, SessionEvent
@@ -142,17 +142,28 @@ class TableStats:
     common: dict[str, float]
 
 
-def _length(weights: Any) -> Any:
-    """Weighted occurrences of one lexeme: own text (A) counts 1, context (B, C, D) CONTEXT_WEIGHT."""
-    own = func.cardinality(func.array_positions(weights, "A"))
-    return own + CONTEXT_WEIGHT * (func.cardinality(weights) - own)
+_OWN_WEIGHTS = literal_column("'{a}'")  # weight A: the row's own text
+_CONTEXT_WEIGHTS = literal_column("'{b,c,d}'")  # its context
 
 
-# A row's weighted length (_length summed over its lexemes), for the table statistics.
-_OWN = "cardinality(array_positions(u.weights, 'A'))"
+def _doc_length(tsv: Any) -> Any:
+    """A row's length for BM25: its distinct lexemes, own text counting 1 and context CONTEXT_WEIGHT.
+    (Distinct lexemes rather than words: `length()` is computed in C without unnesting the vector.)"""
+    return func.length(func.ts_filter(tsv, _OWN_WEIGHTS)) + CONTEXT_WEIGHT * func.length(
+        func.ts_filter(tsv, _CONTEXT_WEIGHTS)
+    )
+
+
+def _only(tsv: Any, weights: Any, lexemes: Any) -> Any:
+    """The part of `tsv` with the given weights, reduced to `lexemes` (their positions kept): small
+    enough to unnest per candidate, where unnesting every lexeme of every candidate is not."""
+    part = func.setweight(func.ts_filter(tsv, weights), literal_column("'d'"))
+    return func.ts_filter(func.setweight(part, literal_column("'a'"), lexemes), _OWN_WEIGHTS)
+
+
+# The same length in SQL text, for the table statistics.
 _LENGTH_SQL = (
-    f"(SELECT coalesce(sum({_OWN} + {CONTEXT_WEIGHT} * (cardinality(u.weights) - {_OWN})), 0) "
-    "FROM unnest(search_tsv) AS u)"
+    f"(length(ts_filter(search_tsv, '{{a}}')) + {CONTEXT_WEIGHT} * length(ts_filter(search_tsv, '{{b,c,d}}')))"
 )
 
 
@@ -252,38 +263,63 @@ async def _bm25(
     plan: tuple[list[str], str | None, int],
     *,
     limit: int,
+    needs_session: bool,
 ) -> list[Any]:
     """Rows ranked by BM25 over the query lexemes, with how many of them each row holds."""
     tsv = model.search_tsv
 
     def base() -> Any:
-        stmt = select(model.id)
-        if model is SessionEvent:
+        # The candidates carry their vector, so that scoring reads each row once; the session is
+        # joined only when a filter is about it.
+        stmt = select(model.id.label("id"), tsv.label("tsv"))
+        if model is SessionEvent and needs_session:
             stmt = stmt.join(AgentSession, AgentSession.id == SessionEvent.session_id)
         return where(stmt)
 
     rare, following, following_limit = plan
     parts = []
     if rare:
-        parts.append(base().where(tsv.op("@@")(_tsquery(rare, "|"))))
+        taken = _tsquery(rare, "|")
+        parts.append(base().where(tsv.op("@@")(taken)))
     else:  # even the rarest term is common: rows with every term first
-        parts.append(base().where(tsv.op("@@")(_tsquery(lexemes, "&"))).limit(CANDIDATE_BUDGET))
+        taken = _tsquery(lexemes, "&")
+        parts.append(base().where(tsv.op("@@")(taken)).limit(CANDIDATE_BUDGET))
     if following is not None and following_limit > 0:
-        parts.append(base().where(tsv.op("@@")(_tsquery([following], "|"))).limit(following_limit))
-    candidates = (union(*parts) if len(parts) > 1 else parts[0]).subquery("candidates")
+        rest = base().where(tsv.op("@@")(_tsquery([following], "|")), ~tsv.op("@@")(taken))
+        parts.append(rest.limit(following_limit))
+    # A CTE: both halves of the scoring read it, and it must be fetched once.
+    candidates = (union_all(*parts) if len(parts) > 1 else parts[0]).cte("candidates")
 
-    u = func.unnest(tsv).table_valued("lexeme", "positions", "weights").lateral("u")
-    tf = _length(u.c.weights)
+    wanted = cast(list(weights), ARRAY(Text))
+    parts = []
+    for label, part_weights, factor in (("own", _OWN_WEIGHTS, 1.0), ("ctx", _CONTEXT_WEIGHTS, CONTEXT_WEIGHT)):
+        ctsv = candidates.c.tsv
+        u = func.unnest(_only(ctsv, part_weights, wanted)).table_valued("lexeme", "positions").lateral(f"u_{label}")
+        parts.append(
+            select(
+                candidates.c.id,
+                u.c.lexeme,
+                (factor * func.cardinality(u.c.positions)).label("n"),
+                _doc_length(ctsv).label("dl"),
+            )
+            .select_from(candidates)
+            .join(u, true())
+        )
+    occurrences = union_all(*parts).subquery("occurrences")
     per_term = (
-        select(model.id.label("id"), u.c.lexeme, tf.label("tf"), func.sum(tf).over(partition_by=model.id).label("dl"))
-        .select_from(model)
-        .join(candidates, candidates.c.id == model.id)
-        .join(u, true())
+        select(
+            occurrences.c.id,
+            occurrences.c.lexeme,
+            func.sum(occurrences.c.n).label("tf"),
+            func.max(occurrences.c.dl).label("dl"),
+        )
+        .group_by(occurrences.c.id, occurrences.c.lexeme)
         .subquery("per_term")
     )
     q = (
         func.unnest(cast(list(weights), ARRAY(Text)), cast([weights[k] for k in weights], ARRAY(Float)))
-        .table_valued("lexeme", "idf").render_derived(name="q")
+        .table_valued("lexeme", "idf")
+        .render_derived(name="q")
         .alias("q")
     )
     norm = BM25_K1 * (1 - BM25_B + BM25_B * per_term.c.dl / stats.avg_length)
@@ -293,8 +329,11 @@ async def _bm25(
         .select_from(per_term)
         .join(q, q.c.lexeme == per_term.c.lexeme)
         .group_by(per_term.c.id)
+        .order_by(bm25.desc(), per_term.c.id)
+        .limit(limit)
         .subquery("scored")
     )
+    # Only the best `limit` rows are read in full.
     stmt = select(*columns, scored.c.bm25, scored.c.matched).join(scored, scored.c.id == model.id)
     if model is SessionEvent:
         stmt = stmt.join(AgentSession, AgentSession.id == SessionEvent.session_id)
@@ -315,11 +354,39 @@ async def keyword_search(
         model, columns, where = SessionEvent, EVENT_COLUMNS, lambda stmt: _event_where(stmt, filters)
     else:
         model, columns, where = AgentSession, SESSION_COLUMNS, lambda stmt: _session_where(stmt, filters)
-    rows = await _bm25(db, model, columns, where, lexemes, weights, stats, plan, limit=limit)
+    needs_session = filters.agent is not None or filters.project_id is not None or filters.active_only
+    rows = await _bm25(
+        db, model, columns, where, lexemes, weights, stats, plan, limit=limit, needs_session=needs_session
+    )
     return [
         Candidate(row=r, agent=r.agent, cosine=None, bm25=float(r.bm25), all_terms=int(r.matched) >= len(lexemes))
         for r in rows
     ]
+
+
+async def keyword_scores(
+    db: DB, table: str, lexemes: list[str], stats: TableStats, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, float]:
+    """BM25 of the given rows (those holding a query lexeme) for the query: a session's match when
+    its events are candidates."""
+    if not lexemes or not ids:
+        return {}
+    df = await document_frequencies(db, table, lexemes, stats)
+    weights = {lexeme: idf(stats.rows, df[lexeme]) for lexeme in lexemes}
+    model, columns = (SessionEvent, EVENT_COLUMNS) if table == "events" else (AgentSession, SESSION_COLUMNS)
+    rows = await _bm25(
+        db,
+        model,
+        columns,
+        lambda stmt: stmt.where(model.id.in_(ids)),
+        lexemes,
+        weights,
+        stats,
+        (lexemes, None, 0),
+        limit=len(ids),
+        needs_session=False,
+    )
+    return {r.id: float(r.bm25) for r in rows}
 
 
 async def sessions_by_id(db: DB, ids: list[uuid.UUID], filters: SearchFilters) -> dict[uuid.UUID, Any]:

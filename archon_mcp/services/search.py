@@ -20,10 +20,10 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from archon_mcp.config import Settings
 from archon_mcp.db import Database
@@ -41,7 +41,6 @@ from archon_mcp.services.embedding_worker import EmbeddingWorker
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 MODES: tuple[str, ...] = ("hybrid", "semantic", "keyword")
 QUERY_CACHE_SIZE = 256
 # Candidates taken from each list (nearest vectors, BM25) before fusion, whatever `limit` is: a row
@@ -178,15 +177,6 @@ class SearchService:
             self._stats[table] = cached
         return cached[1]
 
-    async def _keyword(self, conn, text: str, searches: list[tuple[str, int, SearchFilters]]) -> list[list[Candidate]]:
-        """BM25 candidates for each (table, limit, filters), on one connection."""
-        lexemes = await repo.query_lexemes(conn, text)
-        out = []
-        for table, limit, filters in searches:
-            stats = await self._table_stats(conn, table)
-            out.append(await repo.keyword_search(conn, table, lexemes, stats, limit=limit, filters=filters))
-        return out
-
     def _pool(self, limit: int) -> int:
         return max(limit * 4, MIN_POOL)
 
@@ -223,25 +213,6 @@ class SearchService:
     def _top(self, hits: Iterable[Hit], limit: int) -> list[Hit]:
         ranked = sorted(hits, key=lambda h: (h.score, self._similarity(h.cosine), str(h.row.id)), reverse=True)
         return ranked[:limit]
-
-    async def _vector_and_keyword(
-        self, text: str, mode: str, keyword: Callable[[], Awaitable[T]]
-    ) -> tuple[list[float] | None, str | None, T | None]:
-        """The query vector and the keyword candidates, side by side: the BM25 query runs in
-        PostgreSQL (its own connection) while the query is embedded in a thread. Keyword
-        candidates get their cosine afterwards (`_with_cosines`)."""
-        if mode == "semantic":
-            return (*await self._query_vector(text, mode), None)
-        # A task, not a TaskGroup: a failure of the keyword query (the database is down) must reach
-        # the tool as itself, not wrapped in an ExceptionGroup that the tool layer cannot read.
-        found = asyncio.create_task(keyword())
-        try:
-            vector, notice = await self._query_vector(text, mode)
-        except BaseException:
-            found.cancel()
-            await asyncio.gather(found, return_exceptions=True)
-            raise
-        return vector, notice, await found
 
     async def _with_cosines(
         self, db, table: Literal["events", "sessions"], candidates: list[Candidate], vector, semantic: list[Candidate]
@@ -314,50 +285,58 @@ class SearchService:
         )
         text, lim, thr, mode = self._check(query, limit, threshold, mode)
         pool = self._pool(lim)
-        # The sessions the events may belong to: agent/project filters apply, times do not (an event
-        # of last week may belong to a session started before it).
-        session_filters = SearchFilters(agent=filters.agent, project_id=filters.project_id)
+        # Each candidate event draws on its own session's match (not a search over sessions).
         evidence = mode == "hybrid" and filters.session_id is None
 
-        async def keyword() -> list[list[Candidate]]:
-            searches = [("events", pool, filters)] + ([("sessions", pool, session_filters)] if evidence else [])
+        async def keyword() -> tuple[list[str], list[Candidate]]:
             async with self._db.connect() as conn:
-                return await self._keyword(conn, text, searches)
+                lexemes = await repo.query_lexemes(conn, text)
+                stats = await self._table_stats(conn, "events")
+                return lexemes, await repo.keyword_search(conn, "events", lexemes, stats, limit=pool, filters=filters)
 
-        vector, notice, found = await self._vector_and_keyword(text, mode, keyword)
-        keyword_events, keyword_sessions = ((found or []) + [[], []])[:2]
-        lists: list[tuple[str, list[Candidate]]] = []
-        session_lists: list[tuple[str, list[Candidate]]] = []
-        async with self._db.begin() as conn:
-            if vector is not None:
-                await repo.tune_hnsw(conn, pool)
-                semantic = await repo.semantic_events(
-                    conn, vector, model_name=self._embedder.model, limit=pool, filters=filters
-                )
-                lists.append(("semantic", semantic))
-                keyword_events = await self._with_cosines(conn, "events", keyword_events, vector, semantic)
-            if found is not None:
-                lists.append(("keyword", keyword_events))
-            events = _fuse(lists)
-            if evidence:
+        # BM25 runs on its own connection while the query is embedded and the vector search runs.
+        found = asyncio.create_task(keyword()) if mode != "semantic" else None
+        try:
+            vector, notice = await self._query_vector(text, mode)
+            lists: list[tuple[str, list[Candidate]]] = []
+            async with self._db.begin() as conn:
+                semantic: list[Candidate] = []
                 if vector is not None:
-                    semantic_sessions = await repo.semantic_sessions(
-                        conn, vector, model_name=self._embedder.model, limit=pool, filters=session_filters
+                    await repo.tune_hnsw(conn, pool)
+                    semantic = await repo.semantic_events(
+                        conn, vector, model_name=self._embedder.model, limit=pool, filters=filters
                     )
-                    session_lists.append(("semantic", semantic_sessions))
-                    keyword_sessions = await self._with_cosines(
-                        conn, "sessions", keyword_sessions, vector, semantic_sessions
+                    lists.append(("semantic", semantic))
+                lexemes: list[str] = []
+                if found is not None:
+                    lexemes, keyword_events = await found
+                    keyword_events = await self._with_cosines(conn, "events", keyword_events, vector, semantic)
+                    lists.append(("keyword", keyword_events))
+                events = _fuse(lists)
+                sessions: dict[Any, Hit] = {}
+                if evidence:
+                    sessions = await self._session_matches(
+                        conn, {e.row.session_id for e in events.values()}, vector, lexemes
                     )
-                session_lists.append(("keyword", keyword_sessions))
-            sessions = _fuse(session_lists)
-            if evidence and vector is not None:
-                # Sessions of candidate events that neither list returned still have a similarity.
-                missing = list({e.row.session_id for e in events.values()} - set(sessions))
-                for sid, cosine in (await repo.session_cosines(conn, missing, vector, self._embedder.model)).items():
-                    sessions[sid] = Hit(row=None, agent="", cosine=cosine)
-            pending = (await queue.pending_counts(conn))["events"]
+                pending = (await queue.pending_counts(conn))["events"]
+        except BaseException:
+            if found is not None and not found.done():
+                found.cancel()
+                await asyncio.gather(found, return_exceptions=True)
+            raise
         window = self._window(text, filters.since, filters.until) if mode == "hybrid" else None
         return EventPool(mode, thr, lim, window, events, sessions, pending, notice)
+
+    async def _session_matches(
+        self, conn, session_ids: set[Any], vector: list[float] | None, lexemes: list[str]
+    ) -> dict[Any, Hit]:
+        """How well each of these sessions (their summary and metadata) matches the query: the
+        evidence their events draw on. Looked up by id, for exactly the candidates' sessions."""
+        ids = list(session_ids)
+        cosines = await repo.session_cosines(conn, ids, vector, self._embedder.model) if vector is not None else {}
+        stats = await self._table_stats(conn, "sessions")
+        scores = await repo.keyword_scores(conn, "sessions", lexemes, stats, ids)
+        return {sid: Hit(row=None, agent="", cosine=cosines.get(sid), bm25=scores.get(sid, 0.0)) for sid in ids}
 
     def rank_events(self, pool: EventPool, weights: ranking.Weights | None = None) -> list[Hit]:
         weights = weights or self.weights
@@ -433,37 +412,54 @@ class SearchService:
             agent=filters.agent, project_id=filters.project_id, active_only=filters.active_only
         )
 
-        async def keyword() -> list[list[Candidate]]:
+        async def keyword(table: str, table_filters: SearchFilters) -> list[Candidate]:
             async with self._db.connect() as conn:
-                return await self._keyword(conn, text, [("sessions", pool, filters), ("events", pool, event_filters)])
+                lexemes = await repo.query_lexemes(conn, text)
+                stats = await self._table_stats(conn, table)
+                return await repo.keyword_search(conn, table, lexemes, stats, limit=pool, filters=table_filters)
 
-        vector, notice, found = await self._vector_and_keyword(text, mode, keyword)
-        keyword_sessions, keyword_events = found if found is not None else ([], [])
-        lists: list[tuple[str, list[Candidate]]] = []
-        event_lists: list[tuple[str, list[Candidate]]] = []
-        async with self._db.begin() as conn:
-            if vector is not None:
-                await repo.tune_hnsw(conn, pool)
-                semantic = await repo.semantic_sessions(conn, vector, model_name=model, limit=pool, filters=filters)
-                semantic_events = await repo.semantic_events(
-                    conn, vector, model_name=model, limit=pool, filters=event_filters
-                )
-                lists.append(("semantic", semantic))
-                event_lists.append(("semantic", semantic_events))
-                keyword_sessions = await self._with_cosines(conn, "sessions", keyword_sessions, vector, semantic)
-                keyword_events = await self._with_cosines(conn, "events", keyword_events, vector, semantic_events)
-            if found is not None:
-                lists.append(("keyword", keyword_sessions))
-                event_lists.append(("keyword", keyword_events))
-            sessions = _fuse(lists)
-            events = _fuse(event_lists)
-            # Sessions found only through their events: their rows, and their own similarity.
-            missing = list({e.row.session_id for e in events.values()} - set(sessions))
-            rows = await repo.sessions_by_id(conn, missing, filters)
-            own = await repo.session_cosines(conn, list(rows), vector, model) if vector is not None else {}
-            for sid, row in rows.items():
-                sessions[sid] = Hit(row=row, agent=row.agent, cosine=own.get(sid))
-            pending = (await queue.pending_counts(conn))["sessions"]
+        # BM25 over sessions and over events, each on its own connection, while the query is
+        # embedded and the vector searches run.
+        found = (
+            [asyncio.create_task(keyword("sessions", filters)), asyncio.create_task(keyword("events", event_filters))]
+            if mode != "semantic"
+            else []
+        )
+        try:
+            vector, notice = await self._query_vector(text, mode)
+            lists: list[tuple[str, list[Candidate]]] = []
+            event_lists: list[tuple[str, list[Candidate]]] = []
+            async with self._db.begin() as conn:
+                semantic: list[Candidate] = []
+                semantic_events: list[Candidate] = []
+                if vector is not None:
+                    await repo.tune_hnsw(conn, pool)
+                    semantic = await repo.semantic_sessions(conn, vector, model_name=model, limit=pool, filters=filters)
+                    semantic_events = await repo.semantic_events(
+                        conn, vector, model_name=model, limit=pool, filters=event_filters
+                    )
+                    lists.append(("semantic", semantic))
+                    event_lists.append(("semantic", semantic_events))
+                if found:
+                    keyword_sessions, keyword_events = await asyncio.gather(*found)
+                    keyword_sessions = await self._with_cosines(conn, "sessions", keyword_sessions, vector, semantic)
+                    keyword_events = await self._with_cosines(conn, "events", keyword_events, vector, semantic_events)
+                    lists.append(("keyword", keyword_sessions))
+                    event_lists.append(("keyword", keyword_events))
+                sessions = _fuse(lists)
+                events = _fuse(event_lists)
+                # Sessions found only through their events: their rows, and their own similarity.
+                missing = list({e.row.session_id for e in events.values()} - set(sessions))
+                rows = await repo.sessions_by_id(conn, missing, filters)
+                own = await repo.session_cosines(conn, list(rows), vector, model) if vector is not None else {}
+                for sid, row in rows.items():
+                    sessions[sid] = Hit(row=row, agent=row.agent, cosine=own.get(sid))
+                pending = (await queue.pending_counts(conn))["sessions"]
+        except BaseException:
+            for task in found:
+                task.cancel()
+            await asyncio.gather(*found, return_exceptions=True)
+            raise
         window = self._window(text, filters.since, filters.until) if mode == "hybrid" else None
         return SessionPool(mode, thr, lim, window, sessions, events, pending, notice)
 
