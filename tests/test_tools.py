@@ -314,12 +314,16 @@ async def test_search_events_finds_matching_events_with_filters(client) -> None:
         event_data={"error": "postgres migration failed: connection refused"},
     )
     found = await call(client, "archon_search_events", query="database migration connection error", threshold=0.5)
-    assert {r["id"] for r in found["results"]} == {err["id"], other["id"]}
+    # The two errors first; the decision logged right after the first error may follow them, since
+    # it is indexed (and embedded) with that error as its context.
+    ids = [r["id"] for r in found["results"]]
+    assert set(ids[:2]) == {err["id"], other["id"]} and len(ids) <= 3, found
     assert all(r["embedding_status"] == "embedded" for r in found["results"])
     only_s1 = await call(
         client, "archon_search_events", query="database migration connection error", threshold=0.5, session_id=s1["id"]
     )
-    assert [r["id"] for r in only_s1["results"]] == [err["id"]]
+    assert [r["id"] for r in only_s1["results"]][0] == err["id"]
+    assert {r["session_id"] for r in only_s1["results"]} == {s1["id"]}
     by_agent = await call(
         client, "archon_search_events", query="database migration connection error", threshold=0.5, agent="gemini"
     )
