@@ -94,6 +94,7 @@ class EventPool:
     sessions: dict[Any, Hit]  # the matches of the events' sessions (summary, metadata)
     pending: int = 0
     notice: str | None = None
+    query: str = ""
 
 
 @dataclass
@@ -106,6 +107,7 @@ class SessionPool:
     events: dict[Any, Hit]
     pending: int = 0
     notice: str | None = None
+    query: str = ""
 
 
 def _in_window(moment: datetime | None, window: Window | None) -> bool:
@@ -226,22 +228,9 @@ class SearchService:
         return [dataclasses.replace(c, cosine=found.get(c.row.id)) if c.row.id in found else c for c in candidates]
 
     # --- events --------------------------------------------------------------------------------
-    async def search_events(
-        self,
-        query: Any,
-        limit: Any = 10,
-        threshold: Any = 0.7,
-        session_id: Any = None,
-        event_type: Any = None,
-        agent: Any = None,
-        project_id: Any = None,
-        since: Any = None,
-        until: Any = None,
-        mode: Any = "hybrid",
-    ) -> EventSearchResults:
-        pool = await self.collect_events(
-            query, limit, threshold, session_id, event_type, agent, project_id, since, until, mode
-        )
+    async def search_events(self, *args: Any, **kwargs: Any) -> EventSearchResults:
+        """Events by meaning and keywords, best first (arguments: `collect_events`)."""
+        pool = await self.collect_events(*args, **kwargs)
         hits = [
             EventHit(
                 **event_fields(e.row),
@@ -253,7 +242,7 @@ class SearchService:
             for e in self.rank_events(pool)
         ]
         return EventSearchResults(
-            query=str(query).strip(),
+            query=pool.query,
             mode=pool.mode,  # type: ignore[arg-type]
             threshold=pool.threshold,
             results=hits,
@@ -325,7 +314,7 @@ class SearchService:
                 await asyncio.gather(found, return_exceptions=True)
             raise
         window = self._window(text, filters.since, filters.until) if mode == "hybrid" else None
-        return EventPool(mode, thr, lim, window, events, sessions, pending, notice)
+        return EventPool(mode, thr, lim, window, events, sessions, pending, notice, text)
 
     async def _session_matches(
         self, conn, session_ids: set[Any], vector: list[float] | None, lexemes: list[str]
@@ -354,19 +343,9 @@ class SearchService:
         return self._top(kept, pool.limit)
 
     # --- sessions ------------------------------------------------------------------------------
-    async def search_sessions(
-        self,
-        query: Any,
-        limit: Any = 10,
-        threshold: Any = 0.7,
-        agent: Any = None,
-        project_id: Any = None,
-        since: Any = None,
-        until: Any = None,
-        active_only: Any = False,
-        mode: Any = "hybrid",
-    ) -> SessionSearchResults:
-        pool = await self.collect_sessions(query, limit, threshold, agent, project_id, since, until, active_only, mode)
+    async def search_sessions(self, *args: Any, **kwargs: Any) -> SessionSearchResults:
+        """Sessions by meaning and keywords, best first (arguments: `collect_sessions`)."""
+        pool = await self.collect_sessions(*args, **kwargs)
         hits = [
             SessionHit(
                 **session_fields(e.row),
@@ -377,7 +356,7 @@ class SearchService:
             for e in self.rank_sessions(pool)
         ]
         return SessionSearchResults(
-            query=str(query).strip(),
+            query=pool.query,
             mode=pool.mode,  # type: ignore[arg-type]
             threshold=pool.threshold,
             results=hits,
@@ -461,7 +440,7 @@ class SearchService:
             await asyncio.gather(*found, return_exceptions=True)
             raise
         window = self._window(text, filters.since, filters.until) if mode == "hybrid" else None
-        return SessionPool(mode, thr, lim, window, sessions, events, pending, notice)
+        return SessionPool(mode, thr, lim, window, sessions, events, pending, notice, text)
 
     def rank_sessions(self, pool: SessionPool, weights: ranking.Weights | None = None) -> list[Hit]:
         weights = weights or self.weights
