@@ -34,19 +34,25 @@ async def collect(args: argparse.Namespace):
     from archon_mcp.embeddings import create_embedder
     from archon_mcp.services.search import SearchService
 
-    settings = Settings(data_dir=args.data_dir, database_name=args.database, search_wait_for_pending=0)
-    database = Database(settings)
-    await database.start(migrate=False)
-    embedder = create_embedder(settings)
-    service = SearchService(database, embedder, None, settings)
-    owners = {k: tuple(v) for k, v in json.loads((args.data_dir / f"{args.database}.owners.json").read_text()).items()}
+    embedder = None
+    owners: dict[str, tuple[str, int]] = {}
     pools = []
-    for conv in load(args.data, DEV):
-        for q in questions_of(conv)[: args.limit_questions]:
-            events = await service.collect_events(q["question"], limit=25, threshold=0.0)
-            sessions = await service.collect_sessions(q["question"], limit=25, threshold=0.0)
-            pools.append((conv["sample_id"], q, events, sessions))
-    await database.close()
+    for name in args.database.split(","):
+        # locomo_all holds the whole split; locomo_conv_26 one conversation (bench/locomo.py's names)
+        convs = DEV if name == "locomo_all" else ("conv-" + name.rsplit("_", 1)[1],)
+        settings = Settings(data_dir=args.data_dir, database_name=name, search_wait_for_pending=0)
+        database = Database(settings)
+        await database.start(migrate=False)
+        embedder = embedder or create_embedder(settings)
+        service = SearchService(database, embedder, None, settings)
+        owned = json.loads((args.data_dir / f"{name}.owners.json").read_text())
+        owners.update({k: tuple(v) for k, v in owned.items()})
+        for conv in load(args.data, convs):
+            for q in questions_of(conv)[: args.limit_questions]:
+                events = await service.collect_events(q["question"], limit=25, threshold=0.0)
+                sessions = await service.collect_sessions(q["question"], limit=25, threshold=0.0)
+                pools.append((conv["sample_id"], q, events, sessions))
+        await database.close()
     return service, owners, pools
 
 
@@ -70,10 +76,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--database", default="locomo_all")
+    parser.add_argument("--database", default="locomo_all", help="comma-separated: stores pooled")
     parser.add_argument("--limit-questions", type=int, default=None)
     parser.add_argument("--bm25", help="k1,b,context_weight to collect with instead of the defaults")
-    parser.add_argument("--grid", choices=("full", "small", "rrf"), default="full")
+    parser.add_argument("--grid", choices=("full", "small", "mid", "rrf"), default="full")
     parser.add_argument("--json", type=Path, help="write every setting's numbers here")
     args = parser.parse_args()
     from archon_mcp.repositories import search as repo
@@ -86,6 +92,8 @@ def main() -> None:
         grid = itertools.product(
             (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0), (0.0, 0.1, 0.2, 0.3, 0.5, 0.8), (0.0, 0.25, 0.5, 1.0, 2.0)
         )
+    elif args.grid == "mid":
+        grid = itertools.product((0.4, 0.5, 0.6, 0.7, 0.8), (0.3, 0.5, 0.8, 1.2), (0.5, 1.0))
     elif args.grid == "rrf":
         grid = [(w, s, e, k) for k in (10, 30, 60) for w in (0.3, 0.5, 0.7) for s in (0.0, 0.5) for e in (0.0, 1.0)]
     else:
