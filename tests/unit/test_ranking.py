@@ -1,0 +1,49 @@
+"""BM25's candidate plan and IDF, and the fusion of hybrid search (pure logic, no database)."""
+
+import math
+
+from archon_mcp.repositories.search import idf, plan_candidates
+from archon_mcp.services._ranking import Weights, match, rrf_match, with_evidence
+
+
+def test_rare_lexemes_are_taken_whole_while_they_fit_the_budget() -> None:
+    rare, following, limit = plan_candidates({"pottery": 3, "caroline": 900, "the": 5000, "lgbtq": 40}, budget=1000)
+    assert rare == ["pottery", "lgbtq"]  # 43 rows, then caroline's 900 would not fit
+    assert (following, limit) == ("caroline", 957)
+
+
+def test_every_lexeme_fits_when_all_are_rare() -> None:
+    assert plan_candidates({"a": 1, "b": 2}, budget=10) == (["a", "b"], None, 0)
+
+
+def test_a_query_of_common_words_only_takes_part_of_the_rarest() -> None:
+    assert plan_candidates({"error": 40_000, "deploy": 9_000}, budget=1000) == ([], "deploy", 1000)
+
+
+def test_idf_weighs_rare_terms_more_and_is_never_negative() -> None:
+    rows = 100_000
+    assert idf(rows, 3) > idf(rows, 900) > idf(rows, 50_000) > 0
+    assert idf(rows, rows) > 0  # a term in every row still counts a little (Lucene's form)
+    assert math.isclose(idf(10, 0), math.log(1 + 10.5 / 0.5))
+
+
+def test_match_mixes_similarity_and_normalised_bm25() -> None:
+    w = Weights(keyword=0.6)
+    assert math.isclose(match(0.5, 10.0, 10.0, w), 0.4 * 0.5 + 0.6 * 1.0)
+    assert math.isclose(match(0.5, 0.0, 10.0, w), 0.4 * 0.5)
+    assert match(0.9, 5.0, 0.0, w) == 0.4 * 0.9  # no keyword match in the whole list
+
+
+def test_evidence_and_time_lift_a_row_but_keep_scores_within_0_and_1() -> None:
+    alone = with_evidence(0.6, 0.0, 0.5, False, 0.0)
+    supported = with_evidence(0.6, 1.0, 0.5, False, 0.0)
+    in_window = with_evidence(0.6, 0.0, 0.5, True, 0.3)
+    assert alone < supported <= 1.0
+    assert with_evidence(0.6, 0.0, 0.5, False, 0.3) < in_window
+    assert with_evidence(1.0, 1.0, 0.5, True, 0.3) == 1.0
+
+
+def test_reciprocal_rank_fusion_scores_first_in_both_as_one() -> None:
+    w = Weights(keyword=0.5, rrf_k=10)
+    assert math.isclose(rrf_match(0, 0, w), 1.0)
+    assert rrf_match(0, None, w) > rrf_match(5, None, w) > rrf_match(None, None, w) == 0.0
