@@ -8,8 +8,8 @@ from archon_mcp.services._ranking import Weights, match, rrf_match, with_evidenc
 
 def test_rare_lexemes_are_taken_whole_while_they_fit_the_budget() -> None:
     rare, following, limit = plan_candidates({"pottery": 3, "caroline": 900, "the": 5000, "lgbtq": 40}, budget=1000)
-    assert rare == ["pottery", "lgbtq"]  # 43 rows, then caroline's 900 would not fit
-    assert (following, limit) == ("caroline", 957)
+    assert rare == ["pottery", "lgbtq", "caroline"]  # 943 rows: all of them ranked
+    assert (following, limit) == ("the", 57)  # the rest of the budget from the next rarest
 
 
 def test_every_lexeme_fits_when_all_are_rare() -> None:
