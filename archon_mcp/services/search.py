@@ -110,6 +110,17 @@ class SessionPool:
     query: str = ""
 
 
+def _summary(pool: EventPool | SessionPool) -> dict[str, Any]:
+    """What a result list says besides its hits."""
+    return {
+        "query": pool.query,
+        "mode": pool.mode,
+        "threshold": pool.threshold,
+        "pending_embeddings": pool.pending,
+        "notice": pool.notice,
+    }
+
+
 def _in_window(moment: datetime | None, window: Window | None) -> bool:
     return window is not None and moment is not None and window[0] <= moment < window[1]
 
@@ -241,14 +252,7 @@ class SearchService:
             )
             for e in self.rank_events(pool)
         ]
-        return EventSearchResults(
-            query=pool.query,
-            mode=pool.mode,  # type: ignore[arg-type]
-            threshold=pool.threshold,
-            results=hits,
-            pending_embeddings=pool.pending,
-            notice=pool.notice,
-        )
+        return EventSearchResults(results=hits, **_summary(pool))
 
     async def collect_events(
         self,
@@ -355,14 +359,7 @@ class SearchService:
             )
             for e in self.rank_sessions(pool)
         ]
-        return SessionSearchResults(
-            query=pool.query,
-            mode=pool.mode,  # type: ignore[arg-type]
-            threshold=pool.threshold,
-            results=hits,
-            pending_embeddings=pool.pending,
-            notice=pool.notice,
-        )
+        return SessionSearchResults(results=hits, **_summary(pool))
 
     async def collect_sessions(
         self,
