@@ -322,7 +322,7 @@ async def test_search_events_finds_matching_events_with_filters(client) -> None:
     only_s1 = await call(
         client, "archon_search_events", query="database migration connection error", threshold=0.5, session_id=s1["id"]
     )
-    assert [r["id"] for r in only_s1["results"]][0] == err["id"]
+    assert only_s1["results"][0]["id"] == err["id"]
     assert {r["session_id"] for r in only_s1["results"]} == {s1["id"]}
     by_agent = await call(
         client, "archon_search_events", query="database migration connection error", threshold=0.5, agent="gemini"
