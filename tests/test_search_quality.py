@@ -74,7 +74,9 @@ async def test_exact_identifier_is_found_by_keyword_even_when_embedding_misses(c
         event_data={"error": "psycopg.errors.UndefinedTable in session_service.py", "ticket": "TASK-1482"},
     )
     notes = [
-        (await call(client, "archon_add_event", session_id=s["id"], event_type="note", event_data={"text": text_}))["id"]
+        (await call(client, "archon_add_event", session_id=s["id"], event_type="note", event_data={"text": text_}))[
+            "id"
+        ]
         for text_ in ["tests pass after the refactor", "deployed to staging", "reviewed the pull request"]
     ]
     for query in ["UndefinedTable", "TASK-1482", "session_service.py"]:
