@@ -28,12 +28,12 @@ def _texts(results: dict) -> list[str]:
 
 
 async def test_rare_terms_weigh_more_than_common_ones(client) -> None:
-    """BM25's inverse document frequency: 'pottery' (one row) outweighs 'Caroline' (every row)."""
+    """BM25's inverse document frequency: 'pottery' (one row) outweighs 'Priya' (every row)."""
     sid = await _session(client)
-    filler = [f"Caroline talked about the weather on day {i}" for i in range(60)]
-    await _events(client, sid, [*filler, "Caroline and Melanie talked", "Melanie signed up for a pottery class"])
-    found = await call(client, "archon_search_events", query="Caroline pottery", mode="keyword", limit=5)
-    assert _texts(found)[0] == "Melanie signed up for a pottery class", _texts(found)
+    filler = [f"Priya talked about the weather on day {i}" for i in range(60)]
+    await _events(client, sid, [*filler, "Priya and Tomas talked", "Tomas signed up for a pottery class"])
+    found = await call(client, "archon_search_events", query="Priya pottery", mode="keyword", limit=5)
+    assert _texts(found)[0] == "Tomas signed up for a pottery class", _texts(found)
 
 
 async def test_a_rare_term_is_found_among_more_common_rows_than_are_ranked(client) -> None:
@@ -57,14 +57,14 @@ async def test_an_event_is_found_through_the_event_before_it(client) -> None:
         "archon_add_event",
         session_id=sid,
         event_type="message",
-        event_data={"speaker": "Mel", "text": "Did you ever go to the pottery workshop downtown?"},
+        event_data={"speaker": "Tomas", "text": "Did you ever go to the pottery workshop downtown?"},
     )
     await call(
         client,
         "archon_add_event",
         session_id=sid,
         event_type="message",
-        event_data={"speaker": "Caroline", "text": "Yes, last Saturday, it was wonderful!"},
+        event_data={"speaker": "Priya", "text": "Yes, last Saturday, it was wonderful!"},
     )
     await _events(client, sid, ["We should plan a hike soon."])
     found = await call(client, "archon_search_events", query="pottery workshop", mode="keyword")
@@ -72,7 +72,7 @@ async def test_an_event_is_found_through_the_event_before_it(client) -> None:
         "Did you ever go to the pottery workshop downtown?",
         "Yes, last Saturday, it was wonderful!",
     ]
-    assert found["results"][1]["event_data"] == {"speaker": "Caroline", "text": "Yes, last Saturday, it was wonderful!"}
+    assert found["results"][1]["event_data"] == {"speaker": "Priya", "text": "Yes, last Saturday, it was wonderful!"}
     assert "We should plan a hike soon." not in _texts(found)
 
 
