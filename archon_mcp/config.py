@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -31,6 +32,18 @@ PROVIDER_DEFAULTS: dict[str, tuple[str, int]] = {
     "local": ("all-MiniLM-L6-v2", 384),
     "openai": ("text-embedding-3-small", 1536),
 }
+
+
+def _checked_list(value: object, valid: Callable[[str], bool], complaint: str) -> object:
+    """A comma-separated setting as a tuple, every entry checked; `complaint` names a bad one."""
+    if isinstance(value, str):
+        value = tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, list | tuple):
+        for entry in value:
+            if not valid(str(entry)):
+                raise ValueError(complaint.format(str(entry)[:80]))
+        return tuple(str(entry) for entry in value)
+    return value
 
 
 class Settings(BaseSettings):
@@ -223,32 +236,22 @@ class Settings(BaseSettings):
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = tuple(part.strip() for part in value.split(",") if part.strip())
-        if isinstance(value, list | tuple):
-            for host in value:
-                if host_rule(str(host)) is None:
-                    raise ValueError(
-                        f"ARCHON_ALLOWED_HOSTS entry {str(host)[:80]!r} is not a host name or address with an "
-                        "optional port, e.g. memory.example.com or 10.0.0.5:8765"
-                    )
-            return tuple(str(host) for host in value)
-        return value
+        return _checked_list(
+            value,
+            lambda host: host_rule(host) is not None,
+            "ARCHON_ALLOWED_HOSTS entry {!r} is not a host name or address with an optional port, "
+            "e.g. memory.example.com or 10.0.0.5:8765",
+        )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = tuple(part.strip() for part in value.split(",") if part.strip())
-        if isinstance(value, list | tuple):
-            for origin in value:
-                if parse_origin(str(origin)) is None:
-                    raise ValueError(
-                        f"ARCHON_ALLOWED_ORIGINS entry {str(origin)[:80]!r} is not an origin: "
-                        "write scheme://host[:port], e.g. https://memory.example.com"
-                    )
-            return tuple(str(origin) for origin in value)
-        return value
+        return _checked_list(
+            value,
+            lambda origin: parse_origin(origin) is not None,
+            "ARCHON_ALLOWED_ORIGINS entry {!r} is not an origin: write scheme://host[:port], "
+            "e.g. https://memory.example.com",
+        )
 
     @property
     def resolved_auth_token(self) -> str | None:

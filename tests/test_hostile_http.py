@@ -9,7 +9,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-import socket
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ from archon_mcp.api import HostPolicy
 from archon_mcp.config import Settings
 from archon_mcp.http_app import build_http_app, uvicorn_config
 from archon_mcp.server import build_server
-from tests.test_transports import archon_command, server_env
+from tests.test_transports import archon_command, free_port, server_env
 
 pytestmark = pytest.mark.anyio
 
@@ -43,12 +42,6 @@ INITIALIZE = {
     "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "flood", "version": "1"}},
 }
 MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclasses.dataclass
