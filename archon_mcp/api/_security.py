@@ -85,20 +85,16 @@ def _is_protected(path: str) -> bool:
     return any(path == p or path.startswith(p + "/") for p in PROTECTED_PREFIXES)
 
 
-async def _send_json(send: Send, status: int, body: dict, headers: list[tuple[bytes, bytes]]) -> None:
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                *headers,
-            ],
-        }
-    )
+async def _send(
+    send: Send, status: int, payload: bytes, content_type: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    start_headers = [(b"content-type", content_type), (b"content-length", str(len(payload)).encode()), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": start_headers})
     await send({"type": "http.response.body", "body": payload})
+
+
+async def _send_json(send: Send, status: int, body: dict, headers: list[tuple[bytes, bytes]]) -> None:
+    await _send(send, status, json.dumps(body).encode(), b"application/json", headers)
 
 
 class HostPolicy:
@@ -145,18 +141,7 @@ async def _refuse(send: Send, path: str, status: int, kind: str, message: str) -
     if _is_api(path):
         await _send_json(send, status, {"error": {"type": kind, "message": message}}, [])
         return
-    payload = message.encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(payload)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
+    await _send(send, status, message.encode(), b"text/plain; charset=utf-8", [])
 
 
 class HostCheckMiddleware:
