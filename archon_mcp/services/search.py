@@ -121,6 +121,14 @@ def _summary(pool: EventPool | SessionPool) -> dict[str, Any]:
     }
 
 
+async def _no_sessions() -> dict[Any, Hit]:
+    return {}
+
+
+async def _no_scores() -> dict[Any, float]:
+    return {}
+
+
 def _in_window(moment: datetime | None, window: Window | None) -> bool:
     return window is not None and moment is not None and window[0] <= moment < window[1]
 
@@ -227,16 +235,34 @@ class SearchService:
         ranked = sorted(hits, key=lambda h: (h.score, self._similarity(h.cosine), str(h.row.id)), reverse=True)
         return ranked[:limit]
 
+    async def _on_own_connection(self, lookup: Callable[..., Any], *args: Any) -> Any:
+        """One read on a pooled connection of its own, so that independent lookups run side by side."""
+        async with self._db.connect() as conn:
+            return await lookup(conn, *args)
+
     async def _with_cosines(
-        self, db, table: Literal["events", "sessions"], candidates: list[Candidate], vector, semantic: list[Candidate]
+        self, table: Literal["events", "sessions"], candidates: list[Candidate], vector, semantic: list[Candidate]
     ) -> list[Candidate]:
         """Keyword candidates with their cosine to the query (those the vector search returned get it
         there: fusion keeps the larger), so every result reports a similarity."""
         known = {c.row.id for c in semantic}
         ids = [c.row.id for c in candidates if c.row.id not in known]
+        if not ids or vector is None:
+            return candidates
         lookup = repo.event_cosines if table == "events" else repo.session_cosines
-        found = await lookup(db, ids, vector, self._embedder.model) if ids and vector is not None else {}
+        found = await self._on_own_connection(lookup, ids, vector, self._embedder.model)
         return [dataclasses.replace(c, cosine=found.get(c.row.id)) if c.row.id in found else c for c in candidates]
+
+    async def _pending(self, table: Literal["events", "sessions"]) -> int:
+        return (await self._on_own_connection(queue.pending_counts))[table]
+
+    async def _semantic(self, search: Callable[..., Any], vector: list[float] | None, pool: int, filters) -> list:
+        """Nearest rows by vector, with the HNSW search widened to the pool (a transaction: SET LOCAL)."""
+        if vector is None:
+            return []
+        async with self._db.begin() as conn:
+            await repo.tune_hnsw(conn, pool)
+            return await search(conn, vector, model_name=self._embedder.model, limit=pool, filters=filters)
 
     # --- events --------------------------------------------------------------------------------
     async def search_events(self, *args: Any, **kwargs: Any) -> EventSearchResults:
@@ -291,27 +317,22 @@ class SearchService:
         found = asyncio.create_task(keyword()) if mode != "semantic" else None
         try:
             vector, notice = await self._query_vector(text, mode)
+            semantic = await self._semantic(repo.semantic_events, vector, pool, filters)
+            lexemes, keyword_events = await found if found is not None else ([], [])
+            # What fusion needs besides the two lists, looked up side by side on their own connections:
+            # the keyword-only rows' cosines, the candidates' sessions' matches, the embedding backlog.
+            session_ids = {c.row.session_id for c in [*semantic, *keyword_events]}
+            keyword_events, sessions, pending = await asyncio.gather(
+                self._with_cosines("events", keyword_events, vector, semantic),
+                self._session_matches(session_ids, vector, lexemes) if evidence else _no_sessions(),
+                self._pending("events"),
+            )
             lists: list[tuple[str, list[Candidate]]] = []
-            async with self._db.begin() as conn:
-                semantic: list[Candidate] = []
-                if vector is not None:
-                    await repo.tune_hnsw(conn, pool)
-                    semantic = await repo.semantic_events(
-                        conn, vector, model_name=self._embedder.model, limit=pool, filters=filters
-                    )
-                    lists.append(("semantic", semantic))
-                lexemes: list[str] = []
-                if found is not None:
-                    lexemes, keyword_events = await found
-                    keyword_events = await self._with_cosines(conn, "events", keyword_events, vector, semantic)
-                    lists.append(("keyword", keyword_events))
-                events = _fuse(lists)
-                sessions: dict[Any, Hit] = {}
-                if evidence:
-                    sessions = await self._session_matches(
-                        conn, {e.row.session_id for e in events.values()}, vector, lexemes
-                    )
-                pending = (await queue.pending_counts(conn))["events"]
+            if vector is not None:
+                lists.append(("semantic", semantic))
+            if found is not None:
+                lists.append(("keyword", keyword_events))
+            events = _fuse(lists)
         except BaseException:
             if found is not None and not found.done():
                 found.cancel()
@@ -321,14 +342,23 @@ class SearchService:
         return EventPool(mode, thr, lim, window, events, sessions, pending, notice, text)
 
     async def _session_matches(
-        self, conn, session_ids: set[Any], vector: list[float] | None, lexemes: list[str]
+        self, session_ids: set[Any], vector: list[float] | None, lexemes: list[str]
     ) -> dict[Any, Hit]:
         """How well each of these sessions (their summary and metadata) matches the query: the
         evidence their events draw on. Looked up by id, for exactly the candidates' sessions."""
         ids = list(session_ids)
-        cosines = await repo.session_cosines(conn, ids, vector, self._embedder.model) if vector is not None else {}
-        stats = await self._table_stats(conn, "sessions")
-        scores = await repo.keyword_scores(conn, "sessions", lexemes, stats, ids)
+
+        async def keyword_scores() -> dict[Any, float]:
+            async with self._db.connect() as conn:
+                stats = await self._table_stats(conn, "sessions")
+                return await repo.keyword_scores(conn, "sessions", lexemes, stats, ids)
+
+        cosines, scores = await asyncio.gather(
+            self._on_own_connection(repo.session_cosines, ids, vector, self._embedder.model)
+            if vector is not None and ids
+            else _no_scores(),
+            keyword_scores() if lexemes and ids else _no_scores(),
+        )
         return {sid: Hit(row=None, agent="", cosine=cosines.get(sid), bm25=scores.get(sid, 0.0)) for sid in ids}
 
     def rank_events(self, pool: EventPool, weights: ranking.Weights | None = None) -> list[Hit]:
@@ -403,34 +433,36 @@ class SearchService:
         )
         try:
             vector, notice = await self._query_vector(text, mode)
+            semantic, semantic_events = await asyncio.gather(
+                self._semantic(repo.semantic_sessions, vector, pool, filters),
+                self._semantic(repo.semantic_events, vector, pool, event_filters),
+            )
+            keyword_sessions, keyword_events = await asyncio.gather(*found) if found else ([], [])
+            keyword_sessions, keyword_events, pending = await asyncio.gather(
+                self._with_cosines("sessions", keyword_sessions, vector, semantic),
+                self._with_cosines("events", keyword_events, vector, semantic_events),
+                self._pending("sessions"),
+            )
             lists: list[tuple[str, list[Candidate]]] = []
             event_lists: list[tuple[str, list[Candidate]]] = []
-            async with self._db.begin() as conn:
-                semantic: list[Candidate] = []
-                semantic_events: list[Candidate] = []
-                if vector is not None:
-                    await repo.tune_hnsw(conn, pool)
-                    semantic = await repo.semantic_sessions(conn, vector, model_name=model, limit=pool, filters=filters)
-                    semantic_events = await repo.semantic_events(
-                        conn, vector, model_name=model, limit=pool, filters=event_filters
-                    )
-                    lists.append(("semantic", semantic))
-                    event_lists.append(("semantic", semantic_events))
-                if found:
-                    keyword_sessions, keyword_events = await asyncio.gather(*found)
-                    keyword_sessions = await self._with_cosines(conn, "sessions", keyword_sessions, vector, semantic)
-                    keyword_events = await self._with_cosines(conn, "events", keyword_events, vector, semantic_events)
-                    lists.append(("keyword", keyword_sessions))
-                    event_lists.append(("keyword", keyword_events))
-                sessions = _fuse(lists)
-                events = _fuse(event_lists)
-                # Sessions found only through their events: their rows, and their own similarity.
-                missing = list({e.row.session_id for e in events.values()} - set(sessions))
-                rows = await repo.sessions_by_id(conn, missing, filters)
-                own = await repo.session_cosines(conn, list(rows), vector, model) if vector is not None else {}
-                for sid, row in rows.items():
-                    sessions[sid] = Hit(row=row, agent=row.agent, cosine=own.get(sid))
-                pending = (await queue.pending_counts(conn))["sessions"]
+            if vector is not None:
+                lists.append(("semantic", semantic))
+                event_lists.append(("semantic", semantic_events))
+            if found:
+                lists.append(("keyword", keyword_sessions))
+                event_lists.append(("keyword", keyword_events))
+            sessions = _fuse(lists)
+            events = _fuse(event_lists)
+            # Sessions found only through their events: their rows, and their own similarity.
+            missing = list({e.row.session_id for e in events.values()} - set(sessions))
+            rows, own = await asyncio.gather(
+                self._on_own_connection(repo.sessions_by_id, missing, filters),
+                self._on_own_connection(repo.session_cosines, missing, vector, model)
+                if vector is not None and missing
+                else _no_scores(),
+            )
+            for sid, row in rows.items():
+                sessions[sid] = Hit(row=row, agent=row.agent, cosine=own.get(sid))
         except BaseException:
             for task in found:
                 task.cancel()
