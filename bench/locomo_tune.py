@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--database", default="locomo_all", help="comma-separated: stores pooled")
     parser.add_argument("--limit-questions", type=int, default=None)
     parser.add_argument("--bm25", help="k1,b,context_weight to collect with instead of the defaults")
-    parser.add_argument("--grid", choices=("full", "small", "mid", "rrf"), default="full")
+    parser.add_argument("--grid", choices=("full", "small", "mid", "rrf", "neighbour"), default="full")
     parser.add_argument("--json", type=Path, help="write every setting's numbers here")
     args = parser.parse_args()
     from archon_mcp.repositories import search as repo
@@ -96,13 +96,17 @@ def main() -> None:
         grid = itertools.product((0.4, 0.5, 0.6, 0.7, 0.8), (0.3, 0.5, 0.8, 1.2), (0.5, 1.0))
     elif args.grid == "rrf":
         grid = [(w, s, e, k) for k in (10, 30, 60) for w in (0.3, 0.5, 0.7) for s in (0.0, 0.5) for e in (0.0, 1.0)]
+    elif args.grid == "neighbour":  # the neighbours' share, around the chosen weights
+        d = DEFAULT_WEIGHTS
+        grid = [(d.keyword, d.session, d.events, 0.0, n) for n in (0.0, 0.3, 0.5, 0.7, 1.0)]
     else:
         d = DEFAULT_WEIGHTS
         grid = {(d.keyword, d.session, d.events), (0.0, d.session, d.events), (1.0, d.session, d.events),
                 (d.keyword, 0.0, d.events), (d.keyword, d.session, 0.0)}  # fmt: skip
     results = []
-    for keyword, session, events, *rrf in grid:
-        weights = Weights(keyword=keyword, session=session, events=events, rrf_k=rrf[0] if rrf else 0.0)
+    for keyword, session, events, *more in grid:
+        rrf, neighbour = [*more, *(0.0, DEFAULT_WEIGHTS.neighbour)[len(more) :]]
+        weights = Weights(keyword=keyword, session=session, events=events, rrf_k=rrf, neighbour=neighbour)
         results.append((weights, evaluate(service, owners, pools, weights)))
     results.sort(key=lambda r: r[1]["events@10"] + r[1]["sessions@5"], reverse=True)
     for weights, m in results[:15]:

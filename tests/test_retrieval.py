@@ -110,6 +110,22 @@ async def test_hybrid_finds_the_context_match_by_meaning_too(client) -> None:
     assert "Retried it at night with a smaller batch size and it went through" in _texts(found)[:2], _texts(found)
 
 
+async def test_an_event_next_to_a_strong_match_ranks_above_a_lone_one(client) -> None:
+    """The fix and what it fixed, side by side: 'pinned the cache key' next to 'that fixed the flaky
+    billing deploy' outranks a slightly better lone match on its own words elsewhere."""
+    fixed = await _session(client)
+    await _events(client, fixed, ["I pinned the cache key in the build script", "That fixed the flaky billing deploy"])
+    other = await _session(client)
+    await _events(client, other, ["I pinned the cache key in the billing build script", "Lunch was great today"])
+    found = await call(
+        client, "archon_search_events", query="cache key fix for the flaky billing deploy", threshold=0, limit=10
+    )
+    order = _texts(found)
+    assert order.index("I pinned the cache key in the build script") < order.index(
+        "I pinned the cache key in the billing build script"
+    ), order
+
+
 async def test_a_time_named_in_the_query_ranks_rows_in_that_window_first(app, client) -> None:
     now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     app.search.clock = lambda: now

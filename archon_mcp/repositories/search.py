@@ -396,6 +396,30 @@ async def sessions_by_id(db: DB, ids: list[uuid.UUID], filters: SearchFilters) -
     return {row.id: row for row in (await db.execute(stmt)).all()}
 
 
+async def event_neighbours(db: DB, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[uuid.UUID | None, uuid.UUID | None]]:
+    """The previous and the next event of each of these events in its session (by time, then id):
+    two probes of the (session_id, timestamp) index per event."""
+    if not ids:
+        return {}
+    rows = await db.execute(
+        text(
+            """
+            SELECT e.id,
+                   (SELECT p.id FROM archon_session_events p
+                     WHERE p.session_id = e.session_id AND (p."timestamp", p.id) < (e."timestamp", e.id)
+                     ORDER BY p."timestamp" DESC, p.id DESC LIMIT 1) AS previous,
+                   (SELECT n.id FROM archon_session_events n
+                     WHERE n.session_id = e.session_id AND (n."timestamp", n.id) > (e."timestamp", e.id)
+                     ORDER BY n."timestamp", n.id LIMIT 1) AS next
+              FROM archon_session_events e
+             WHERE e.id = ANY(:ids)
+            """
+        ),
+        {"ids": ids},
+    )
+    return {row.id: (row.previous, row.next) for row in rows}
+
+
 async def event_cosines(db: DB, ids: list[uuid.UUID], vector: list[float], model_name: str) -> dict[uuid.UUID, float]:
     return await _cosines(db, SessionEvent, ids, vector, model_name)
 

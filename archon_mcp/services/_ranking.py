@@ -13,7 +13,13 @@ session's on its best events:
     session score = (match + EVENTS_WEIGHT * best event match) / (1 + EVENTS_WEIGHT)
 
 and a row whose time falls in a window the query names ("last week", "in March") gets TIME_BONUS
-more before the division. The weights were chosen on the LoCoMo development split
+more before the division. Last, an event draws on the better of its two neighbours in
+the session (the events just before and after it, when they are candidates too), since the answer
+to a question often sits next to the words that match it:
+
+    final event score = (score + NEIGHBOUR_WEIGHT * best neighbour score) / (1 + NEIGHBOUR_WEIGHT)
+
+The weights were chosen on the LoCoMo development split
 (bench/locomo_tune.py, docs/SEARCH.md): a weighted sum of max-normalised scores against reciprocal
 rank fusion, which ignores how far ahead the best match is.
 """
@@ -27,6 +33,7 @@ KEYWORD_WEIGHT = 0.6
 SESSION_WEIGHT = 0.5
 EVENTS_WEIGHT = 1.0
 TIME_BONUS = 0.3
+NEIGHBOUR_WEIGHT = 0.7
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class Weights:
     session: float = SESSION_WEIGHT
     events: float = EVENTS_WEIGHT
     time: float = TIME_BONUS
+    neighbour: float = NEIGHBOUR_WEIGHT
     rrf_k: float = 0.0  # > 0: reciprocal rank fusion with this k instead of the weighted sum
 
 
@@ -68,3 +76,8 @@ def rrf_match(similarity_rank: int | None, keyword_rank: int | None, weights: We
     if keyword_rank is not None:
         total += weights.keyword / (k + 1 + keyword_rank)
     return total * (k + 1)
+
+
+def with_neighbours(score: float, neighbour_scores: Iterable[float], weight: float) -> float:
+    """An event's score, 0..1, raised by the better of its neighbours' scores (0 when none is a candidate)."""
+    return (score + weight * best(neighbour_scores)) / (1.0 + weight)

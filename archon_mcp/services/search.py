@@ -4,10 +4,10 @@
 - `keyword`: BM25 over the full-text index (repositories/search.py); `threshold` is not applied
   (a keyword hit is a hit); ordered by BM25.
 - `hybrid` (default): both candidate lists, ordered by services/_ranking.py: similarity and BM25
-  mixed, each event drawing on its session's match and each session on its best events, rows in
-  a time window the query names ("last week") first. A result needs `similarity >= threshold` or a
-  match on every query term, so exact identifiers are found even when the embedding misses them,
-  and weak partial word overlaps are not padding.
+  mixed, each event drawing on its session's match and on its neighbours in the session, each
+  session on its best events, rows in a time window the query names ("last week") first. A
+  result needs `similarity >= threshold` or a match on every query term, so exact identifiers are
+  found even when the embedding misses them, and weak partial word overlaps are not padding.
 
 `similarity` is always the calibrated cosine similarity (0 when the row has no vector yet); `score`
 (0..1) orders the results.
@@ -95,6 +95,7 @@ class EventPool:
     pending: int = 0
     notice: str | None = None
     query: str = ""
+    neighbours: dict[Any, tuple[Any, Any]] = field(default_factory=dict)  # event id -> (previous, next) ids
 
 
 @dataclass
@@ -126,6 +127,10 @@ async def _no_sessions() -> dict[Any, Hit]:
 
 
 async def _no_scores() -> dict[Any, float]:
+    return {}
+
+
+async def _no_neighbours() -> dict[Any, tuple[Any, Any]]:
     return {}
 
 
@@ -322,9 +327,11 @@ class SearchService:
             # What fusion needs besides the two lists, looked up side by side on their own connections:
             # the keyword-only rows' cosines, the candidates' sessions' matches, the embedding backlog.
             session_ids = {c.row.session_id for c in [*semantic, *keyword_events]}
-            keyword_events, sessions, pending = await asyncio.gather(
+            event_ids = list({c.row.id for c in [*semantic, *keyword_events]})
+            keyword_events, sessions, neighbours, pending = await asyncio.gather(
                 self._with_cosines("events", keyword_events, vector, semantic),
                 self._session_matches(session_ids, vector, lexemes) if evidence else _no_sessions(),
+                self._on_own_connection(repo.event_neighbours, event_ids) if mode == "hybrid" else _no_neighbours(),
                 self._pending("events"),
             )
             lists: list[tuple[str, list[Candidate]]] = []
@@ -339,7 +346,7 @@ class SearchService:
                 await asyncio.gather(found, return_exceptions=True)
             raise
         window = self._window(text, filters.since, filters.until) if mode == "hybrid" else None
-        return EventPool(mode, thr, lim, window, events, sessions, pending, notice, text)
+        return EventPool(mode, thr, lim, window, events, sessions, pending, notice, text, neighbours)
 
     async def _session_matches(
         self, session_ids: set[Any], vector: list[float] | None, lexemes: list[str]
@@ -374,6 +381,11 @@ class SearchService:
             e.score = ranking.with_evidence(
                 e.match, evidence, weight, _in_window(e.row.timestamp, pool.window), time_bonus
             )
+        if pool.neighbours and weights.neighbour > 0:
+            scores = {e.row.id: e.score for e in kept}
+            for e in kept:
+                around = (scores[n] for n in pool.neighbours.get(e.row.id, ()) if n in scores)
+                e.score = ranking.with_neighbours(scores[e.row.id], around, weights.neighbour)
         return self._top(kept, pool.limit)
 
     # --- sessions ------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 import math
 
 from archon_mcp.repositories.search import idf, plan_candidates
-from archon_mcp.services._ranking import Weights, match, rrf_match, with_evidence
+from archon_mcp.services._ranking import Weights, match, rrf_match, with_evidence, with_neighbours
 
 
 def test_rare_lexemes_are_taken_whole_while_they_fit_the_budget() -> None:
@@ -47,3 +47,10 @@ def test_reciprocal_rank_fusion_scores_first_in_both_as_one() -> None:
     w = Weights(keyword=0.5, rrf_k=10)
     assert math.isclose(rrf_match(0, 0, w), 1.0)
     assert rrf_match(0, None, w) > rrf_match(5, None, w) > rrf_match(None, None, w) == 0.0
+
+
+def test_the_better_neighbour_lifts_an_event_and_scores_stay_within_0_and_1() -> None:
+    assert with_neighbours(0.4, [0.9, 0.1], 0.7) > with_neighbours(0.4, [0.1], 0.7) > with_neighbours(0.4, [], 0.7)
+    assert math.isclose(with_neighbours(0.4, [], 0.0), 0.4)  # weight 0: the score as it was
+    assert math.isclose(with_neighbours(1.0, [1.0], 0.7), 1.0)
+    assert math.isclose(with_neighbours(0.0, [], 0.7), 0.0)
