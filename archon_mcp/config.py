@@ -161,7 +161,7 @@ class Settings(BaseSettings):
     )
     hook_context_tokens: int = Field(
         default=1500,
-        ge=100,
+        ge=200,
         le=50_000,
         description="Budget of the context a SessionStart hook prints, counted as characters / 4 of the printed text.",
     )

@@ -159,37 +159,37 @@ def fit_rendered(
     context: ResumeContext, max_tokens: int, render: Callable[[ResumeContext], str]
 ) -> tuple[str, ResumeContext]:
     """`render(context)` trimmed (the lists in `fit_budget`'s order, then next steps, then the summary)
-    until the text it returns is at most `max_tokens` (characters / 4). Measured on exactly the text
-    returned, which is what the caller sends."""
+    until the text it returns is at most `max_tokens` (characters / 4), the "(trimmed ...)" note
+    included. Measured on exactly the text returned, which is what the caller sends."""
     limit = max_tokens * CHARS_PER_TOKEN
-    text = render(context)
     trimmed = dict(context.trimmed)
 
-    def over() -> bool:
-        return len(text) > limit
+    def again() -> str:
+        context.trimmed = {k: n for k, n in trimmed.items() if n}
+        return render(context)
 
+    def cut(name: str, n: int = 1) -> None:
+        trimmed[name] = trimmed.get(name, 0) + n
+
+    text = again()
     for name in _TRIM_ORDER:
         items = getattr(context, name)
-        while items and over():
+        while items and len(text) > limit:
             items.pop()
-            trimmed[name] = trimmed.get(name, 0) + 1
-            text = render(context)
+            cut(name)
+            text = again()
     last = context.last_session
     if last is not None:
-        while last.next_steps and over():
+        while last.next_steps and len(text) > limit:
             last.next_steps.pop()
-            trimmed["last_session_next_steps"] = trimmed.get("last_session_next_steps", 0) + 1
-            text = render(context)
-        while last.summary and over():
+            cut("last_session_next_steps")
+            text = again()
+        while last.summary and len(text) > limit:
             keep = max(0, len(last.summary) - (len(text) - limit) - 8)
-            trimmed["last_session_summary_chars"] = (
-                trimmed.get("last_session_summary_chars", 0) + len(last.summary) - keep
-            )
+            cut("last_session_summary_chars", len(last.summary) - keep)
             last.summary = last.summary[:keep] + "…" if keep else None
-            text = render(context)
-    context.trimmed = {k: n for k, n in trimmed.items() if n}
-    text = render(context)
-    while over() and context.trimmed:  # the "(trimmed ...)" note itself must not push it over
+            text = again()
+    if len(text) > limit and context.trimmed:  # at the very least, drop the note itself
         context.trimmed = {}
         text = render(context)
     context.estimated_tokens = math.ceil(len(text) / CHARS_PER_TOKEN)
