@@ -116,7 +116,10 @@ def render_markdown(context: ResumeContext, *, project_name: str | None = None, 
     project = project_name or context.project_id
     lines = [f"# Resume context for {context.agent}" + (f" (project {project})" if project else "")]
     if not context.found:
-        lines.append(closing or "No earlier sessions: start fresh with archon_create_session.")
+        if closing is None:
+            lines.append("No earlier sessions: start fresh with archon_create_session.")
+        else:
+            lines += ["No earlier sessions" + (" of this project" if project else "") + " yet.", "", closing]
         return "\n".join(lines)
     last = context.last_session
     if last is not None:
