@@ -310,8 +310,8 @@ async def test_events_written_before_the_helper_runs_are_stored(hook_env: HookEn
     run = await hook_env.hook("claude-code", claude("UserPromptSubmit", hook_env.workspace, sid, prompt="first"))
     assert (run.returncode, run.stdout) == (0, "")
     deadline = time.monotonic() + 60
-    while request(hook_env.paths, {"action": "status"}, 5) is None and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
+    while request(hook_env.paths, {"action": "status"}, 5) is None and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)  # another process's socket: no event to wait on
     await hook_env.drain()
     [session] = await hook_sessions(database, sid)
     assert [e.event_data for e in await events_of(database, session.id)] == [{"prompt": "first"}]

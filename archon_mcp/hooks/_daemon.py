@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -187,6 +188,10 @@ async def serve(settings: Settings, paths: HookPaths | None = None) -> int:
         finally:
             os.umask(old_umask)
         Path(paths.pid).write_text(str(os.getpid()))  # noqa: ASYNC240 - a few bytes, once
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, ValueError):
+                loop.add_signal_handler(signum, daemon.stopping.set)  # stop cleanly: detach from PostgreSQL
         log_line(paths, f"hook helper started (data dir {settings.data_dir})")
         await daemon.drain_spool()
         await daemon.housekeeping()
