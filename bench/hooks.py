@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import RESULTS, machine, percentiles  # noqa: E402
+from bench._common import RESULTS, machine, percentiles
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -125,7 +125,7 @@ def main() -> None:
     try:
         # Warm-up: the first call initialises the store, starts the helper, migrates; not counted.
         cold_ms, _ = call(env, session_payloads(project, "warmup")[0][1])
-        for name, payload in session_payloads(project, "warmup")[1:]:
+        for _name, payload in session_payloads(project, "warmup")[1:]:
             call(env, payload)
         request(paths, {"action": "drain"}, 120)
 
