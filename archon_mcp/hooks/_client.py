@@ -13,11 +13,9 @@ goes to `<data dir>/hooks/hook.log`.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 import traceback
@@ -51,6 +49,8 @@ class HookPaths:
         self.pid = self.root / "hookd.pid"
         socket_path = self.root / "hookd.sock"
         if len(str(socket_path).encode()) > 100:  # AF_UNIX paths are limited to ~104-108 bytes
+            import hashlib
+
             digest = hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:16]
             socket_path = Path("/tmp") / f"archon-hookd-{os.getuid() if hasattr(os, 'getuid') else 0}-{digest}.sock"
         self.socket = socket_path
@@ -114,6 +114,8 @@ def spool(paths: HookPaths, record: dict[str, Any]) -> Path:
 def start_helper(paths: HookPaths) -> None:
     """Start `archon-mcp hook daemon` detached: its own session, no tie to our stdout (the client
     waits for that to close), cwd in the data dir (so no project's .env is read)."""
+    import subprocess  # only here: ~5 ms of every other hook call
+
     paths.ensure()
     log = open(paths.root / "hookd.out", "ab")
     try:

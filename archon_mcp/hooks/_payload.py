@@ -13,7 +13,6 @@ Record format (JSON):
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import time
@@ -89,6 +88,8 @@ def _task_id(todo: dict[str, Any]) -> str:
     raw = todo.get("id")
     if isinstance(raw, str | int) and str(raw).strip():
         return str(raw).strip()[:100]
+    import hashlib  # only for todo lists without ids
+
     content = str(todo.get("content") or todo.get("description") or todo.get("subject") or "")
     return "todo-" + hashlib.sha1(content.strip().lower().encode()).hexdigest()[:10]
 
