@@ -56,13 +56,17 @@ class HookPaths:
         self.socket = socket_path
 
     def ensure(self) -> None:
-        self.spool.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """The hooks folder and its spool, owner only (what is spooled is redacted, but private)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(exist_ok=True, mode=0o700)
+        self.spool.mkdir(exist_ok=True, mode=0o700)
 
 
 def log_line(paths: HookPaths, message: str) -> None:
     """One line in the hook log (never raises: the log is the last resort)."""
     with contextlib.suppress(Exception):
-        paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        paths.data_dir.mkdir(parents=True, exist_ok=True)
+        paths.root.mkdir(exist_ok=True, mode=0o700)
         if paths.log.exists() and paths.log.stat().st_size > MAX_LOG_BYTES:
             os.replace(paths.log, paths.log.with_suffix(".log.1"))
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
