@@ -498,3 +498,27 @@ async def test_tool_input_is_redacted_only_with_redact_all(test_db_url: str, ser
     assert stored.event_data == {"t": "Bearer [REDACTED:bearer]"}
     ended = await strict.end_session(session.id, summary=f"used {OPENAI_KEY}")
     assert ended.summary == "used [REDACTED:openai_key]"
+
+
+async def test_a_record_delivered_twice_is_stored_once(services: Services) -> None:
+    """A hook that timed out waiting for the helper spools its record, which the helper may have stored
+    already: the record's id keys its events."""
+    record = {
+        "v": 1,
+        "id": "0123abcd",
+        "client": "claude-code",
+        "agent": "claude",
+        "session": "twice-1",
+        "action": "events",
+        "project": None,
+        "events": [{"event_type": "user_prompt", "event_data": {"prompt": "same words"}}],
+    }
+    await services.recorder.handle(dict(record))
+    await services.recorder.handle(dict(record))
+    await services.recorder.handle({**record, "id": "99999999"})  # the same words typed again: a new record
+    found = await rows(
+        services.database,
+        "SELECT e.event_data FROM archon_session_events e JOIN archon_sessions s ON s.id = e.session_id "
+        "WHERE s.metadata ->> 'hook_session_id' = 'twice-1'",
+    )
+    assert [r.event_data for r in found] == [{"prompt": "same words"}] * 2

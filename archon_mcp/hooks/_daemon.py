@@ -47,6 +47,7 @@ class HookDaemon:
         self.stopping = asyncio.Event()
         self.recorder: Any = None
         self.database: Any = None
+        self._draining = asyncio.Lock()  # the startup drain, the poll and a "drain" request never overlap
 
     async def open(self) -> None:
         from archon_mcp.db import Database
@@ -119,6 +120,10 @@ class HookDaemon:
     # --- the spool -----------------------------------------------------------------------------------
     async def drain_spool(self) -> int:
         """Store every spooled record, oldest first; a record that fails is moved aside (`.failed`)."""
+        async with self._draining:
+            return await self._drain()
+
+    async def _drain(self) -> int:
         try:
             names = sorted(p for p in os.listdir(self.paths.spool) if p.endswith(".json"))
         except FileNotFoundError:

@@ -126,6 +126,7 @@ def _base(client: str, payload: dict[str, Any], action: str) -> dict[str, Any]:
     cwd = payload.get("cwd") if isinstance(payload.get("cwd"), str) else None
     return {
         "v": RECORD_VERSION,
+        "id": os.urandom(8).hex(),  # the events' dedupe key when the client gives none (a record sent twice)
         "client": client,
         "agent": CLIENTS[client],
         "session": session.strip()[:200],

@@ -187,9 +187,10 @@ class HookRecorder:
                     }
                 )
         rows = []
+        record_id = record.get("id") if isinstance(record.get("id"), str) else None
         async with self._db.connect() as conn:
-            for event in events:
-                key = event.get("key")
+            for index, event in enumerate(events):
+                key = event.get("key") or (f"rec:{record_id[:40]}:{index}" if record_id else None)
                 if key and await events_repo.has_hook_key(conn, sid, key):
                     continue  # a retried hook call
                 metadata = {"hook_key": key} if key else {}
