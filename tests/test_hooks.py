@@ -5,6 +5,7 @@ stale sessions with a fixed clock, and redaction of tool input at the service la
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -522,3 +523,33 @@ async def test_a_record_delivered_twice_is_stored_once(services: Services) -> No
         "WHERE s.metadata ->> 'hook_session_id' = 'twice-1'",
     )
     assert [r.event_data for r in found] == [{"prompt": "same words"}] * 2
+
+
+async def test_a_running_server_sweeps_stale_sessions_in_the_background(services: Services, test_db_url: str) -> None:
+    from archon_mcp.services.stale import stale_sweeper
+
+    settings = make_settings(test_db_url)
+    settings.stale_check_seconds = 0.05  # not validated on assignment: a test-only interval
+    abandoned = await services.sessions.create_session("claude")
+    async with services.database.session() as db, db.begin():
+        await db.execute(
+            text("UPDATE archon_sessions SET started_at = now() - interval '13 hours' WHERE id = :a"),
+            {"a": uuid.UUID(abandoned.id)},
+        )
+    task = asyncio.create_task(stale_sweeper(services.database, settings, services.summaries))
+    try:
+        with anyio.fail_after(20):
+            while True:
+                [row] = await rows(
+                    services.database,
+                    "SELECT ended_at, metadata FROM archon_sessions WHERE id = :a",
+                    a=uuid.UUID(abandoned.id),
+                )
+                if row.ended_at is not None:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert row.metadata["ended_by"] == "stale"

@@ -83,7 +83,8 @@ class HookRecorder:
             action = record["action"]
             if action == "start":
                 return await self._start(record)
-            sid = await self._session_for(record, reopen=action != "end", create=action != "end")
+            # Only new events (or a SessionStart) reopen an ended session: a late Stop or PreCompact does not.
+            sid = await self._session_for(record, reopen=action == "events", create=action != "end")
             if sid is None:
                 return ""  # a SessionEnd for a session we never saw: nothing to end
             if action == "events":
@@ -257,8 +258,8 @@ class HookRecorder:
             async with self._db.session() as db:
                 row = await sessions_repo.get(db, sid)
                 count = await events_repo.count_for_session(db, sid)
-            if row is None or count == 0:
-                return
+            if row is None or row.ended_at is not None or count == 0:
+                return  # ended: its final summary is the end's
             meta = row.metadata_ or {}
             if only_if_new and meta.get("checkpoint_events") == count:
                 return
