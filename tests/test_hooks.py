@@ -553,3 +553,26 @@ async def test_a_running_server_sweeps_stale_sessions_in_the_background(services
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert row.metadata["ended_by"] == "stale"
+
+
+def test_the_hook_command_imports_no_heavy_library(tmp_path: Path) -> None:
+    """The hook process runs on every client event: standard library only (no typer, pydantic,
+    SQLAlchemy, torch); the helper process does the rest."""
+    payload = json.dumps(
+        {"session_id": "x", "cwd": str(tmp_path), "hook_event_name": "PostToolUse", "tool_name": "Read"}
+    )
+    env = {**os.environ, "ARCHON_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "archon_mcp", "hook", "claude-code"],
+        input=payload,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (0, "")
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
+    assert "archon_mcp" in imported
+    assert not imported & {"typer", "pydantic", "pydantic_settings", "sqlalchemy", "asyncpg", "torch", "mcp"}, sorted(
+        imported
+    )
