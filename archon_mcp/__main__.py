@@ -1,3 +1,23 @@
-from archon_mcp.cli import main
+"""`python -m archon_mcp` (and the `archon-mcp` script): the command line.
 
-main()
+`hook claude-code` / `hook gemini-cli` take a fast path that imports neither typer nor the
+settings, SQLAlchemy or the services: the client runs it on every hook event (archon_mcp.hooks)."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    if len(argv) == 2 and argv[0] == "hook" and argv[1] in ("claude-code", "gemini-cli"):
+        from archon_mcp.hooks._client import run
+
+        raise SystemExit(run(argv[1]))
+    from archon_mcp.cli import main as cli_main
+
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -13,9 +13,11 @@ from archon_mcp.config import Settings
 from archon_mcp.db import Database
 from archon_mcp.embeddings import Embedder, create_embedder
 from archon_mcp.services.embedding_worker import EmbeddingWorker
+from archon_mcp.services.projects import ProjectService
 from archon_mcp.services.resume import ResumeService
 from archon_mcp.services.search import SearchService
 from archon_mcp.services.sessions import SessionService
+from archon_mcp.services.stale import stale_sweeper
 from archon_mcp.services.summaries import SummaryService
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ class AppContext:
     search: SearchService
     summaries: SummaryService
     resume: ResumeService
+    projects: ProjectService
 
 
 @contextlib.asynccontextmanager
@@ -61,11 +64,17 @@ async def open_app(
         search=search,
         summaries=summaries,
         resume=ResumeService(database, search, settings),
+        projects=ProjectService(database),
     )
     task = asyncio.create_task(worker.run(), name="archon-embedding-worker") if run_worker else None
+    # Background maintenance: sessions left active end by themselves (services/stale.py).
+    sweeper = asyncio.create_task(stale_sweeper(database, settings, summaries), name="archon-stale-sweeper")
     try:
         yield app
     finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await summaries.aclose()
         if task is not None:
             await worker.stop(task, timeout=5.0)

@@ -27,6 +27,13 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+hook_app = typer.Typer(
+    help="The hook commands a client runs on its lifecycle events (reads one JSON payload on stdin).",
+    no_args_is_help=True,
+)
+app.add_typer(hook_app, name="hook")
+hooks_app = typer.Typer(help="Install or remove our hooks in a client's settings.", no_args_is_help=True)
+app.add_typer(hooks_app, name="hooks")
 
 
 class Transport(str, Enum):
@@ -396,6 +403,90 @@ def purge(
         typer.echo(result.render())
 
     _run(_purge())
+
+
+class HookClient(str, Enum):
+    claude_code = "claude-code"
+    gemini_cli = "gemini-cli"
+
+
+class Scope(str, Enum):
+    user = "user"
+    project = "project"
+
+
+@hook_app.command("claude-code")
+def hook_claude_code() -> None:
+    """Claude Code hook: records the event, prints the resume context on SessionStart. Always exits 0."""
+    from archon_mcp.hooks._client import run
+
+    raise typer.Exit(run("claude-code"))
+
+
+@hook_app.command("gemini-cli")
+def hook_gemini_cli() -> None:
+    """Gemini CLI hook: records the event, prints the resume context on SessionStart. Always exits 0."""
+    from archon_mcp.hooks._client import run
+
+    raise typer.Exit(run("gemini-cli"))
+
+
+@hook_app.command("daemon", hidden=True)
+def hook_daemon() -> None:
+    """The hook helper (started by the first hook call; exits when idle)."""
+    from archon_mcp.hooks._daemon import main as daemon_main
+
+    raise typer.Exit(daemon_main())
+
+
+def _hooks_change(client: HookClient, scope: Scope, dry_run: bool, *, remove: bool) -> None:
+    from archon_mcp.hooks._install import InstallError, apply, plan, settings_path
+
+    path = settings_path(client.value, scope.value)
+    try:
+        change = plan(client.value, path, remove=remove)
+    except InstallError as exc:
+        typer.echo(f"archon-mcp: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    verb = "remove" if remove else "install"
+    if not change.changed:
+        typer.echo(f"{path}: nothing to {verb}; it is already as wanted", err=True)
+        return
+    if dry_run:
+        typer.echo(change.diff())
+        typer.echo(f"(dry run: {path} was not changed)", err=True)
+        return
+    try:
+        backup = apply(change)
+    except OSError as exc:
+        typer.echo(f"archon-mcp: cannot write {path}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from exc
+    done = "removed archon-mcp hooks from" if remove else "installed archon-mcp hooks in"
+    typer.echo(f"{done} {path}" + (f" (previous file kept as {backup})" if backup else ""), err=True)
+    if not remove and client is HookClient.gemini_cli:
+        typer.echo("Gemini CLI: hooks must be enabled in its settings (see the README).", err=True)
+
+
+@hooks_app.command("install")
+def hooks_install(
+    client: Annotated[HookClient, typer.Option("--client", help="claude-code or gemini-cli.")],
+    scope: Annotated[
+        Scope, typer.Option(help="user: ~/.claude/settings.json (~/.gemini/...); project: ./.claude/settings.json.")
+    ] = Scope.user,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the change; write nothing.")] = False,
+) -> None:
+    """Add our hooks to the client's settings, keeping every entry already there (safe to run twice)."""
+    _hooks_change(client, scope, dry_run, remove=False)
+
+
+@hooks_app.command("uninstall")
+def hooks_uninstall(
+    client: Annotated[HookClient, typer.Option("--client", help="claude-code or gemini-cli.")],
+    scope: Annotated[Scope, typer.Option(help="user or project, as for install.")] = Scope.user,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the change; write nothing.")] = False,
+) -> None:
+    """Remove our hooks (and only ours) from the client's settings."""
+    _hooks_change(client, scope, dry_run, remove=True)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from archon_mcp._hosts import host_rule, parse_origin
 EmbeddingProvider = Literal["local", "openai"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 SummaryMethod = Literal["sampling", "openai", "extractive"]
+RedactMode = Literal["hooks", "all", "off"]
 
 DEFAULT_AGENTS = ("claude", "gemini", "gpt", "user")
 COMMON_EVENT_TYPES = (
@@ -150,6 +151,36 @@ class Settings(BaseSettings):
     )
     resume_related_threshold: float = Field(
         default=0.5, ge=0.0, le=1.0, description="Similarity for an earlier session to count as related."
+    )
+
+    # --- client hooks, redaction and stale sessions -----------------------------------------
+    redact: RedactMode = Field(
+        default="hooks",
+        description="Secret redaction before storing (archon_mcp/redact.py, patterns in SECURITY.md): hooks = what "
+        "client hooks record (default), all = also what tools and the REST API store, off = nothing.",
+    )
+    hook_context_tokens: int = Field(
+        default=1500,
+        ge=200,
+        le=50_000,
+        description="Budget of the context a SessionStart hook prints, counted as characters / 4 of the printed text.",
+    )
+    hook_max_text_chars: int = Field(
+        default=2000, ge=100, le=100_000, description="Longest prompt, command or error text a hook event keeps."
+    )
+    hook_daemon_idle_seconds: float = Field(
+        default=900.0,
+        ge=5.0,
+        description="The hook helper process (started by the first hook call) exits after this long without a call.",
+    )
+    stale_session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        description="An active session without events for this long is ended by itself (metadata ended_by: stale) "
+        "and summarized.",
+    )
+    stale_check_seconds: float = Field(
+        default=900.0, ge=10.0, description="How often a running server looks for stale sessions."
     )
 
     # --- limits ----------------------------------------------------------------------------

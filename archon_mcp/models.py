@@ -97,6 +97,18 @@ class SessionEvent(EmbeddingColumns, Base):
     session: Mapped[AgentSession] = relationship(back_populates="events", lazy="raise")
 
 
+class Project(Base):
+    """A named project: the same name (any case) is always the same id (migration 0005)."""
+
+    __tablename__ = "archon_projects"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
 class EmbeddingConfig(Base):
     """The single row that records which model produced the stored vectors."""
 

@@ -118,7 +118,7 @@ async def empty_tables(url: str) -> None:
             )
         )
         await conn.execute(text("SET LOCAL lock_timeout = '30s'"))
-        await conn.execute(text("TRUNCATE archon_sessions, archon_session_events"))
+        await conn.execute(text("TRUNCATE archon_sessions, archon_session_events, archon_projects"))
     await engine.dispose()
 
 

@@ -39,6 +39,8 @@ def test_wheel_ships_migrations_and_upgrades_a_database(tmp_path: Path, data_dir
     for migration in (ROOT / "alembic" / "versions").glob("*.py"):
         assert f"archon_mcp/_alembic/versions/{migration.name}" in names
     assert {"archon_mcp/_alembic/env.py", "archon_mcp/static/index.html", "archon_mcp/py.typed"} <= names
+    for init in (ROOT / "archon_mcp").rglob("__init__.py"):  # every subpackage is listed in pyproject.toml
+        assert init.relative_to(ROOT).as_posix() in names, f"{init.parent.name} is missing from the wheel"
 
     target = tmp_path / "site"
     subprocess.run(

@@ -107,3 +107,34 @@ async def window(
         .offset(offset)
     )
     return list((await db.execute(stmt)).all())
+
+
+# --- events recorded by client hooks ------------------------------------------------------------------
+async def has_hook_key(conn: AsyncConnection | AsyncSession, session_id: uuid.UUID, key: str) -> bool:
+    """True when the session already holds an event recorded under this hook key (a retried hook call)."""
+    stmt = (
+        select(_events.c.id)
+        .where(_events.c.session_id == session_id, _events.c.metadata["hook_key"].astext == key)
+        .limit(1)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def unresolved_command_error(
+    conn: AsyncConnection | AsyncSession, session_id: uuid.UUID, command: str
+) -> str | None:
+    """The error text of the newest `error_encountered` of this session for `command`, unless an
+    `error_resolved` for the same command came after it. None when there is nothing to resolve."""
+    data = _events.c.event_data
+    stmt = (
+        select(_events.c.event_type, data["error"].astext.label("error"))
+        .where(
+            _events.c.session_id == session_id,
+            _events.c.event_type.in_(("error_encountered", "error_resolved")),
+            data["command"].astext == command,
+        )
+        .order_by(_events.c.timestamp.desc(), _events.c.id.desc())
+        .limit(1)
+    )
+    row = (await conn.execute(stmt)).first()
+    return row.error if row is not None and row.event_type == "error_encountered" else None

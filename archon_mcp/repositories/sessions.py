@@ -7,8 +7,9 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Row, Select, func, select, update
+from sqlalchemy import Row, Select, cast, func, select, update
 from sqlalchemy import insert as sql_insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from archon_mcp.models import AgentSession, SessionEvent
@@ -160,3 +161,82 @@ async def set_fields(db: AsyncSession, session_id: uuid.UUID, **values: Any) -> 
         .execution_options(synchronize_session=False, populate_existing=True)
     )
     return (await db.execute(stmt)).scalar_one()
+
+
+# --- sessions recorded by client hooks ---------------------------------------------------------------
+async def lock_hook_session(conn: AsyncConnection | AsyncSession, client: str, client_session_id: str) -> None:
+    """A transaction-scoped advisory lock on one client session: two hook calls that race to create
+    its archon session take turns (the second finds the first one's row)."""
+    await conn.execute(
+        select(func.pg_advisory_xact_lock(func.hashtextextended(client + "\x1f" + client_session_id, 0)))
+    )
+
+
+async def find_hook_session(
+    conn: AsyncConnection | AsyncSession, client: str, client_session_id: str
+) -> Row[Any] | None:
+    """The newest archon session recorded for this client session (index of migration 0005)."""
+    meta = _sessions.c.metadata
+    stmt = (
+        select(*RETURNED)
+        .where(
+            meta.has_key("hook_session_id"),
+            meta["hook_client"].astext == client,
+            meta["hook_session_id"].astext == client_session_id,
+        )
+        .order_by(_sessions.c.started_at.desc())
+        .limit(1)
+    )
+    return (await conn.execute(stmt)).first()
+
+
+async def reopen(conn: AsyncConnection | AsyncSession, session_id: uuid.UUID, patch: dict[str, Any]) -> Row[Any] | None:
+    """An ended session active again (a resumed client session), `patch` merged into its metadata."""
+    stmt = (
+        update(_sessions)
+        .where(_sessions.c.id == session_id, _sessions.c.ended_at.is_not(None))
+        .values(
+            ended_at=None,
+            metadata=_sessions.c.metadata.op("||")(cast(patch, JSONB)),
+            updated_at=func.clock_timestamp(),
+        )
+        .returning(*RETURNED)
+    )
+    return (await conn.execute(stmt)).first()
+
+
+# --- stale sessions -----------------------------------------------------------------------------------
+def _last_activity():
+    return func.coalesce(
+        select(func.max(SessionEvent.timestamp)).where(SessionEvent.session_id == _sessions.c.id).scalar_subquery(),
+        _sessions.c.started_at,
+    )
+
+
+async def end_stale(
+    conn: AsyncConnection | AsyncSession, *, before: datetime, now: datetime, limit: int
+) -> list[Row[Any]]:
+    """End active sessions whose last event (or start, when they have none) is older than `before`:
+    `ended_at` is that last activity, and the metadata says `ended_by: stale`. Rows locked by another
+    writer are skipped (the next sweep gets them). Returns the ended sessions."""
+    last = _last_activity().label("last_activity")
+    stale = (
+        select(_sessions.c.id, last)
+        .where(_sessions.c.ended_at.is_(None), _last_activity() < before)
+        .order_by(_sessions.c.started_at)
+        .limit(limit)
+        .with_for_update(of=_sessions, skip_locked=True)
+        .cte("stale")
+    )
+    patch = {"ended_by": "stale", "auto_ended_at": now.isoformat().replace("+00:00", "Z")}
+    stmt = (
+        update(_sessions)
+        .where(_sessions.c.id == stale.c.id, _sessions.c.ended_at.is_(None))
+        .values(
+            ended_at=func.greatest(stale.c.last_activity, _sessions.c.started_at),
+            metadata=_sessions.c.metadata.op("||")(cast(patch, JSONB)),
+            updated_at=func.clock_timestamp(),
+        )
+        .returning(*RETURNED)
+    )
+    return list((await conn.execute(stmt)).all())

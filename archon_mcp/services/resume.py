@@ -38,7 +38,9 @@ _MAX_RELATED = 5
 
 
 class ResumeService:
-    def __init__(self, database: Database, search: SearchService, settings: Settings) -> None:
+    def __init__(self, database: Database, search: SearchService | None, settings: Settings) -> None:
+        """`search=None`: related sessions by recency only, never embedding the query (the hook process
+        loads no model)."""
         self._db = database
         self._search = search
         self._settings = settings
@@ -109,6 +111,7 @@ class ResumeService:
             summary=row.summary,
             next_steps=next_steps,
             summary_status=status if isinstance(status, str) else None,
+            ended_by=metadata.get("ended_by") if isinstance(metadata.get("ended_by"), str) else None,
         )
 
     async def _related(
@@ -120,7 +123,7 @@ class ResumeService:
         query_parts = [last.summary or ""]
         query_parts += [t.title for t in context.open_tasks[:5]]
         query = " ".join(p for p in query_parts if p).strip()[: self._settings.max_query_chars]
-        if query:
+        if query and self._search is not None:
             try:
                 found = await self._search.search_sessions(
                     query,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -25,6 +26,9 @@ class LastSessionBrief(BaseModel):
     summary: str | None = Field(description="The stored summary; null when the session was never summarised.")
     next_steps: list[str] = Field(description="From the stored summary, else derived from the session's events.")
     summary_status: str | None = Field(default=None, description="pending while a background summary runs.")
+    ended_by: str | None = Field(
+        default=None, description="stale: ended by itself after ARCHON_STALE_SESSION_HOURS without events."
+    )
 
 
 class OpenTask(BaseModel):
@@ -99,18 +103,31 @@ def fit_budget(context: ResumeContext) -> ResumeContext:
     return context
 
 
-def render_markdown(context: ResumeContext) -> str:
-    """The resume context as text for the `resume` prompt."""
-    lines = [
-        f"# Resume context for {context.agent}" + (f" (project {context.project_id})" if context.project_id else "")
-    ]
+def _state(last: LastSessionBrief) -> str:
+    if last.is_active:
+        return "still active: it was never ended"
+    if last.ended_by == "stale":
+        return f"ended by itself at {last.ended_at} after a long time without events"
+    return f"ended {last.ended_at}"
+
+
+def render_markdown(context: ResumeContext, *, project_name: str | None = None, closing: str | None = None) -> str:
+    """The resume context as text for the `resume` prompt (and a SessionStart hook, with its own `closing`)."""
+    project = project_name or context.project_id
+    lines = [f"# Resume context for {context.agent}" + (f" (project {project})" if project else "")]
     if not context.found:
-        lines.append("No earlier sessions: start fresh with archon_create_session.")
+        if closing is None:
+            lines.append("No earlier sessions: start fresh with archon_create_session.")
+        else:
+            lines += ["No earlier sessions" + (" of this project" if project else "") + " yet.", "", closing]
         return "\n".join(lines)
     last = context.last_session
     if last is not None:
-        state = "still active" if last.is_active else f"ended {last.ended_at}"
-        lines += ["", f"## Last session {last.id} (started {last.started_at}, {state})", last.summary or "(no summary)"]
+        lines += [
+            "",
+            f"## Last session {last.id} (started {last.started_at}, {_state(last)})",
+            last.summary or "(no summary)",
+        ]
         if last.next_steps:
             lines += ["", "Next steps:"] + [f"- {s}" for s in last.next_steps]
     sections = [
@@ -124,5 +141,59 @@ def render_markdown(context: ResumeContext) -> str:
             lines += ["", f"## {title}", *items]
     if context.trimmed:
         lines += ["", "(trimmed to fit: " + json.dumps(context.trimmed) + ")"]
-    lines += ["", "Continue from here: create a new session with archon_create_session and log events as you go."]
+    if closing is not None:
+        lines += ["", closing]
+    elif last is not None and last.is_active:
+        lines += [
+            "",
+            f"The last session {last.id} is still active: if it is yours, keep logging events to it and end it "
+            "with archon_end_session when done; otherwise end it, then create a new session with "
+            "archon_create_session.",
+        ]
+    else:
+        lines += [
+            "",
+            "Continue from here: create a new session with archon_create_session and log events as you go.",
+        ]
     return "\n".join(lines)
+
+
+def fit_rendered(
+    context: ResumeContext, max_tokens: int, render: Callable[[ResumeContext], str]
+) -> tuple[str, ResumeContext]:
+    """`render(context)` trimmed (the lists in `fit_budget`'s order, then next steps, then the summary)
+    until the text it returns is at most `max_tokens` (characters / 4), the "(trimmed ...)" note
+    included. Measured on exactly the text returned, which is what the caller sends."""
+    limit = max_tokens * CHARS_PER_TOKEN
+    trimmed = dict(context.trimmed)
+
+    def again() -> str:
+        context.trimmed = {k: n for k, n in trimmed.items() if n}
+        return render(context)
+
+    def cut(name: str, n: int = 1) -> None:
+        trimmed[name] = trimmed.get(name, 0) + n
+
+    text = again()
+    for name in _TRIM_ORDER:
+        items = getattr(context, name)
+        while items and len(text) > limit:
+            items.pop()
+            cut(name)
+            text = again()
+    last = context.last_session
+    if last is not None:
+        while last.next_steps and len(text) > limit:
+            last.next_steps.pop()
+            cut("last_session_next_steps")
+            text = again()
+        while last.summary and len(text) > limit:
+            keep = max(0, len(last.summary) - (len(text) - limit) - 8)
+            cut("last_session_summary_chars", len(last.summary) - keep)
+            last.summary = last.summary[:keep] + "…" if keep else None
+            text = again()
+    if len(text) > limit and context.trimmed:  # at the very least, drop the note itself
+        context.trimmed = {}
+        text = render(context)
+    context.estimated_tokens = math.ceil(len(text) / CHARS_PER_TOKEN)
+    return text, context

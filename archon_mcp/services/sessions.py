@@ -10,6 +10,7 @@ from archon_mcp.config import Settings
 from archon_mcp.db import Database
 from archon_mcp.embeddings import session_text
 from archon_mcp.errors import ConflictError, InvalidInputError, NotFoundError
+from archon_mcp.redact import redact_value
 from archon_mcp.repositories import events as events_repo
 from archon_mcp.repositories import sessions as sessions_repo
 from archon_mcp.schemas import (
@@ -41,6 +42,8 @@ class SessionService:
         self._settings = settings
         # Called after a commit that left rows waiting for an embedding (wakes the worker).
         self._on_pending = on_pending
+        # ARCHON_REDACT=all: what the tools and the REST API store is redacted here, below every entry point.
+        self._redact: Callable[[Any], Any] = redact_value if settings.redact == "all" else (lambda value: value)
 
     # --- helpers ------------------------------------------------------------------------------
     def _limit(self, value: Any, field: str = "limit") -> int:
@@ -82,7 +85,7 @@ class SessionService:
     async def create_session(self, agent: Any, project_id: Any = None, metadata: Any = None) -> SessionOut:
         agent_name = v.check_agent(agent, self._settings)
         project = v.parse_optional_uuid(project_id, "project_id")
-        meta = v.check_json_object(metadata, "metadata", self._settings, required=False)
+        meta = self._redact(v.check_json_object(metadata, "metadata", self._settings, required=False))
         needs = self._needs_embedding(None, meta)
         async with self._db.connect() as conn:
             row = await sessions_repo.insert(
@@ -94,7 +97,7 @@ class SessionService:
 
     async def end_session(self, session_id: Any, summary: Any = None) -> SessionOut:
         sid = self._session_id(session_id)
-        text = v.check_text(summary, "summary", self._settings.max_summary_chars, required=False)
+        text = self._redact(v.check_text(summary, "summary", self._settings.max_summary_chars, required=False))
         values: dict[str, Any] = {}
         if text is not None and text.strip():
             # A non-blank summary is always something to embed (session_text starts with it).
@@ -155,8 +158,8 @@ class SessionService:
     async def add_event(self, session_id: Any, event_type: Any, event_data: Any, metadata: Any = None) -> EventOut:
         sid = self._session_id(session_id)
         kind = v.check_event_type(event_type, self._settings)
-        data = v.check_json_object(event_data, "event_data", self._settings, required=True)
-        meta = v.check_json_object(metadata, "metadata", self._settings, required=False)
+        data = self._redact(v.check_json_object(event_data, "event_data", self._settings, required=True))
+        meta = self._redact(v.check_json_object(metadata, "metadata", self._settings, required=False))
         async with self._db.connect() as conn:
             row = await events_repo.insert_if_active(conn, sid, kind, data, meta)
             if row is None:
@@ -212,8 +215,12 @@ class SessionService:
         try:
             return {
                 "event_type": v.check_event_type(item.get("event_type"), self._settings),
-                "event_data": v.check_json_object(item.get("event_data"), "event_data", self._settings, required=True),
-                "metadata": v.check_json_object(item.get("metadata"), "metadata", self._settings, required=False),
+                "event_data": self._redact(
+                    v.check_json_object(item.get("event_data"), "event_data", self._settings, required=True)
+                ),
+                "metadata": self._redact(
+                    v.check_json_object(item.get("metadata"), "metadata", self._settings, required=False)
+                ),
             }
         except InvalidInputError as exc:
             raise InvalidInputError(f"{where}: {exc}") from exc
@@ -254,8 +261,8 @@ class SessionService:
     # --- summaries ----------------------------------------------------------------------------
     async def update_session_summary(self, session_id: Any, summary: Any, metadata: Any = None) -> SessionOut:
         sid = self._session_id(session_id)
-        text = v.check_text(summary, "summary", self._settings.max_summary_chars)
-        meta = v.check_json_object(metadata, "metadata", self._settings, required=False)
+        text = self._redact(v.check_text(summary, "summary", self._settings.max_summary_chars))
+        meta = self._redact(v.check_json_object(metadata, "metadata", self._settings, required=False))
         async with self._db.session() as db, db.begin():
             row = await self._load(db, sid, lock="update")
             merged = {**(row.metadata_ or {}), **meta}
