@@ -17,7 +17,7 @@ import typer
 from archon_mcp import __version__
 from archon_mcp._redaction import install_log_redaction
 from archon_mcp.config import Settings
-from archon_mcp.errors import ArchonError
+from archon_mcp.errors import ArchonError, message_for
 
 app = typer.Typer(
     name="archon-mcp",
@@ -62,7 +62,7 @@ def _run(coro) -> None:
     try:
         asyncio.run(coro)
     except ArchonError as exc:
-        typer.echo(f"archon-mcp: {exc}", err=True)
+        typer.echo(f"archon-mcp: {message_for(exc, 'cli')}", err=True)
         raise typer.Exit(1) from exc
     except KeyboardInterrupt:
         raise typer.Exit(130) from None

@@ -23,7 +23,7 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from archon_mcp.api import ENDPOINTS, exposure_problem, transport_security
+from archon_mcp.api import exposure_problem, transport_security
 from archon_mcp.config import Settings
 from archon_mcp.http_app import build_http_app
 from archon_mcp.server import build_server
@@ -109,19 +109,49 @@ async def add_event(http: httpx2.AsyncClient, session_id: str, event_type: str, 
 # --- documents and metadata ---------------------------------------------------------------------
 
 
+# Every REST endpoint: (method, path, success status, takes a body). The MCP operations all appear.
+ENDPOINTS = (
+    ("get", "/api/meta", 200, False),
+    ("get", "/api/stats", 200, False),
+    ("get", "/api/activity", 200, False),
+    ("get", "/api/projects", 200, False),
+    ("get", "/api/sessions", 200, False),
+    ("post", "/api/sessions", 201, True),
+    ("get", "/api/sessions/active", 200, False),
+    ("get", "/api/sessions/{session_id}", 200, False),
+    ("post", "/api/sessions/{session_id}/end", 200, True),
+    ("put", "/api/sessions/{session_id}/summary", 200, True),
+    ("post", "/api/sessions/{session_id}/summarize", 200, True),
+    ("post", "/api/sessions/{session_id}/events", 201, True),
+    ("post", "/api/sessions/{session_id}/events/batch", 201, True),
+    ("get", "/api/agents/{agent}/last-session", 200, False),
+    ("get", "/api/agents/{agent}/count", 200, False),
+    ("get", "/api/agents/{agent}/recent", 200, False),
+    ("get", "/api/agents/{agent}/resume", 200, False),
+    ("get", "/api/search/sessions", 200, False),
+    ("get", "/api/search/events", 200, False),
+)
+
+
 async def test_openapi_document_describes_every_endpoint(http: httpx2.AsyncClient) -> None:
     doc = (await http.get("/api/openapi.json")).json()
     assert doc["openapi"].startswith("3.")
-    for endpoint in ENDPOINTS:
-        operation = doc["paths"]["/api" + endpoint.path][endpoint.method.lower()]
-        assert str(endpoint.status) in operation["responses"]
-        assert "401" in operation["responses"]
-        if endpoint.body is not None:
-            ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-            assert ref.split("/")[-1] in doc["components"]["schemas"]
+    documented = {(method, path) for path, ops in doc["paths"].items() for method in ops}
+    assert documented == {(method, path) for method, path, _, _ in ENDPOINTS}
+    for method, path, status, body in ENDPOINTS:
+        operation = doc["paths"][path][method]
+        assert str(status) in operation["responses"], (method, path)
+        assert "401" in operation["responses"] and "422" not in operation["responses"], (method, path)
+        if body:
+            schema = operation["requestBody"]["content"]["application/json"]["schema"]
+            refs = [schema.get("$ref")] + [s.get("$ref") for s in schema.get("anyOf", [])]
+            assert any(ref and ref.split("/")[-1] in doc["components"]["schemas"] for ref in refs), (method, path)
     schemas = doc["components"]["schemas"]
     assert {"SessionOut", "SessionDetail", "EventOut", "ActivityReport", "ErrorBody"} <= set(schemas)
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    # Settings are filled into the descriptions, as in the MCP tool schemas.
+    limit = next(p for p in doc["paths"]["/api/sessions"]["get"]["parameters"] if p["name"] == "limit")
+    assert limit["description"] == "Page size, 1..100." and limit["schema"]["default"] == 20
 
 
 async def test_meta_stats_and_projects(http: httpx2.AsyncClient) -> None:
@@ -165,7 +195,7 @@ async def test_session_lifecycle_through_the_api(http: httpx2.AsyncClient) -> No
         await http.post(f"/api/sessions/{sid}/events", json={"event_type": "task_created", "event_data": {"a": 1}}),
         409,
         "conflict",
-        "archon_create_session",
+        "POST /api/sessions",  # REST callers are pointed at endpoints, not at MCP tools
     )
 
     updated = await http.put(

@@ -191,7 +191,9 @@ async def test_imported_rows_are_embedded_by_the_worker_and_searchable(app, targ
     from tests.conftest import _Shared
 
     async with open_app(settings, embedder=_Shared(local_embedder)) as copy:
-        found = await copy.search.search_sessions("database migration with alembic", threshold=0.0, mode="semantic")
+        found = await copy.search.search_sessions(
+            query="database migration with alembic", threshold=0.0, mode="semantic"
+        )
     assert found.pending_embeddings == 0, found
     assert found.results and found.results[0].id == ids["first"], found
     assert not any((await embedding_flags(target_url)).values()), "every imported row should be embedded"
@@ -200,7 +202,7 @@ async def test_imported_rows_are_embedded_by_the_worker_and_searchable(app, targ
 # --- validation -----------------------------------------------------------------------------------
 async def test_import_rejects_bad_lines_with_their_numbers_and_imports_the_good_ones(app, target) -> None:
     database, settings, target_url = target
-    existing = await app.sessions.create_session("user")  # in the source store only: unknown to the target
+    existing = await app.sessions.create_session(agent="user")  # in the source store only: unknown to the target
     good_session = str(uuid.uuid4())
     now = datetime.now(UTC).isoformat()
 

@@ -26,7 +26,7 @@ from archon_mcp.db import Database
 from archon_mcp.embeddings import session_text
 from archon_mcp.errors import InvalidInputError
 from archon_mcp.repositories import transfer as repo
-from archon_mcp.services import _validation as v
+from archon_mcp.schemas import _checks as v
 
 EXPORT_FORMAT = "archon-export"
 EXPORT_VERSION = 1
