@@ -311,10 +311,11 @@ def export_command(
         database = Database(settings)
         await database.start(check_embedding=False)
         try:
-            filters = {"agent": agent, "project_id": project, "since": since}
             if target is None:
                 try:
-                    result = await export_jsonl(database, settings, sys.stdout.buffer, **filters)
+                    result = await export_jsonl(
+                        database, settings, sys.stdout.buffer, agent=agent, project_id=project, since=since
+                    )
                     sys.stdout.buffer.flush()
                 except BrokenPipeError as exc:  # `archon-mcp export | head`: the reader left early
                     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -322,7 +323,9 @@ def export_command(
                     raise typer.Exit(1) from exc
             else:
                 try:  # a full disk, the directory removed meanwhile: one line, and no partial file left
-                    result = await export_jsonl(database, settings, target.file, **filters)
+                    result = await export_jsonl(
+                        database, settings, target.file, agent=agent, project_id=project, since=since
+                    )
                     target.commit()
                 except OSError as exc:
                     typer.echo(f"archon-mcp: cannot export to {output}: {_os_reason(exc, output)}", err=True)
