@@ -16,6 +16,7 @@ from archon_mcp.schemas import (
     ActiveSessions,
     AddEventRequest,
     AddEventsRequest,
+    BrowseSessionsRequest,
     CountSessionsRequest,
     CreateSessionRequest,
     EndSessionRequest,
@@ -77,7 +78,7 @@ async def get_session(app: AppContext, r: GetSessionRequest) -> SessionDetail:
 
 
 async def list_sessions(app: AppContext, r: ListSessionsRequest) -> SessionPage:
-    active = getattr(r, "active", None)  # BrowseSessionsRequest (REST) adds the status filter
+    active = r.active if isinstance(r, BrowseSessionsRequest) else None  # REST's status filter
     return await app.sessions.list_sessions(
         agent=r.agent,
         project_id=r.project_id,

@@ -530,3 +530,48 @@ def test_cli_serves_api_and_page_with_token(data_dir: Path, admin_url: str) -> N
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+# --- the operations REST gained with the shared request models ----------------------------------
+
+
+async def test_batch_events_keyword_search_summarize_and_resume(http: httpx2.AsyncClient) -> None:
+    session = await create(http, agent="claude", project_id=PROJECT)
+    sid = session["id"]
+    events = [
+        {"event_type": "task_created", "event_data": {"task_id": "T-42", "title": "Fix FooBarTimeout in worker"}},
+        {"event_type": "decision_made", "event_data": {"decision": "retry with backoff", "rationale": "flaky network"}},
+    ]
+    added = await http.post(f"/api/sessions/{sid}/events/batch", json={"events": events})
+    assert added.status_code == 201, added.text
+    assert added.json()["count"] == 2 and len(added.json()["ids"]) == 2
+    bad = await http.post(f"/api/sessions/{sid}/events/batch", json={"events": [{"event_type": "Bad Type"}]})
+    assert_error(bad, 400, "invalid_input", "events[0]")
+
+    found = await http.get("/api/search/events", params={"query": "FooBarTimeout", "mode": "keyword"})
+    assert found.status_code == 200, found.text
+    assert found.json()["mode"] == "keyword" and found.json()["results"][0]["event_data"]["task_id"] == "T-42"
+    assert_error(await http.get("/api/search/events", params={"q": "x", "mode": "fuzzy"}), 400, "invalid_input", "mode")
+
+    summary = await http.post(f"/api/sessions/{sid}/summarize", json={"methods": ["extractive"]})
+    assert summary.status_code == 200, summary.text
+    assert summary.json()["method"] == "extractive" and summary.json()["stored"] is True
+    sampled = (await http.post(f"/api/sessions/{sid}/summarize", json={"store": False})).json()
+    assert {a["method"]: a["outcome"] for a in sampled["attempts"]}["sampling"] == "skipped"
+
+    resume = await http.get("/api/agents/claude/resume", params={"project_id": PROJECT, "max_tokens": 500})
+    assert resume.status_code == 200, resume.text
+    assert resume.json()["found"] and resume.json()["last_session"]["id"] == sid
+    assert_error(
+        await http.get("/api/agents/claude/resume", params={"max_tokens": 10}), 400, "invalid_input", "max_tokens"
+    )
+
+
+async def test_get_api_sessions_is_the_list_sessions_operation(http: httpx2.AsyncClient, running: Running) -> None:
+    first = await create(http, agent="gemini")
+    await add_event(http, first["id"], "task_created", title="x")
+    await create(http, agent="gemini")
+    rest = (await http.get("/api/sessions", params={"agent": "gemini", "limit": 1})).json()
+    mcp = await running.app.sessions.list_sessions(agent="gemini", limit=1)
+    assert rest == mcp.model_dump(mode="json")
+    assert rest["next_offset"] == 1 and "event_count" in rest["sessions"][0]

@@ -159,12 +159,9 @@ def build_api(app: AppContext) -> ASGIApp:
         except Exception as exc:
             return response_for(exc)
 
-    get: dict[str, Any] = {"methods": ["GET"]}
-
     # --- meta ---------------------------------------------------------------------------------------
-    @api.api_route(
+    @api.get(
         "/meta",
-        **get,
         response_model=Meta,
         tags=["meta"],
         responses=_errors(),
@@ -183,9 +180,8 @@ def build_api(app: AppContext) -> ASGIApp:
             auth_required=settings.resolved_auth_token is not None,
         )
 
-    @api.api_route(
+    @api.get(
         "/stats",
-        **get,
         response_model=StoreStats,
         tags=["meta"],
         responses=_errors(),
@@ -194,9 +190,8 @@ def build_api(app: AppContext) -> ASGIApp:
     async def stats() -> Any:
         return await run(operations.GetStatsRequest, operations.get_stats)
 
-    @api.api_route(
+    @api.get(
         "/activity",
-        **get,
         response_model=ActivityReport,
         tags=["activity"],
         responses=_errors(),
@@ -208,9 +203,8 @@ def build_api(app: AppContext) -> ASGIApp:
 
         return await run(ActivityRequest, call, **_values(q))
 
-    @api.api_route(
+    @api.get(
         "/projects",
-        **get,
         response_model=Projects,
         tags=["activity"],
         responses=_errors(),
@@ -223,9 +217,8 @@ def build_api(app: AppContext) -> ASGIApp:
             return response_for(exc)
 
     # --- sessions -----------------------------------------------------------------------------------
-    @api.api_route(
+    @api.get(
         "/sessions",
-        **get,
         response_model=SessionPage,
         tags=["sessions"],
         responses=_errors(),
@@ -245,9 +238,8 @@ def build_api(app: AppContext) -> ASGIApp:
     async def create_session(body: CreateSessionRequest) -> Any:
         return await run(CreateSessionRequest, operations.create_session, **_values(body))
 
-    @api.api_route(
+    @api.get(
         "/sessions/active",
-        **get,
         response_model=ActiveSessions,
         tags=["sessions"],
         responses=_errors(),
@@ -256,9 +248,8 @@ def build_api(app: AppContext) -> ASGIApp:
     async def active_sessions(q: Annotated[GetActiveSessionsRequest, Query()]) -> Any:
         return await run(GetActiveSessionsRequest, operations.get_active_sessions, **_values(q))
 
-    @api.api_route(
+    @api.get(
         "/sessions/{session_id}",
-        **get,
         response_model=SessionDetail,
         tags=["sessions"],
         responses=_errors(404),
@@ -332,9 +323,8 @@ def build_api(app: AppContext) -> ASGIApp:
         return await run(AddEventsRequest, operations.add_events, session_id=session_id, **_values(body))
 
     # --- agents -------------------------------------------------------------------------------------
-    @api.api_route(
+    @api.get(
         "/agents/{agent}/last-session",
-        **get,
         response_model=LastSession,
         tags=["agents"],
         responses=_errors(),
@@ -343,9 +333,8 @@ def build_api(app: AppContext) -> ASGIApp:
     async def last_session(agent: AgentPath, q: Annotated[part(GetLastSessionRequest, "agent"), Query()]) -> Any:
         return await run(GetLastSessionRequest, operations.get_last_session, agent=agent, **_values(q))
 
-    @api.api_route(
+    @api.get(
         "/agents/{agent}/count",
-        **get,
         response_model=SessionCount,
         tags=["agents"],
         responses=_errors(),
@@ -354,9 +343,8 @@ def build_api(app: AppContext) -> ASGIApp:
     async def count_sessions(agent: AgentPath, q: Annotated[part(CountSessionsRequest, "agent"), Query()]) -> Any:
         return await run(CountSessionsRequest, operations.count_sessions, agent=agent, **_values(q))
 
-    @api.api_route(
+    @api.get(
         "/agents/{agent}/recent",
-        **get,
         response_model=RecentSessions,
         tags=["agents"],
         responses=_errors(),
@@ -365,9 +353,8 @@ def build_api(app: AppContext) -> ASGIApp:
     async def recent_sessions(agent: AgentPath, q: Annotated[part(GetRecentSessionsRequest, "agent"), Query()]) -> Any:
         return await run(GetRecentSessionsRequest, operations.get_recent_sessions, agent=agent, **_values(q))
 
-    @api.api_route(
+    @api.get(
         "/agents/{agent}/resume",
-        **get,
         response_model=ResumeContext,
         tags=["agents"],
         responses=_errors(),
@@ -377,9 +364,8 @@ def build_api(app: AppContext) -> ASGIApp:
         return await run(ResumeContextRequest, operations.resume_context, agent=agent, **_values(q))
 
     # --- search -------------------------------------------------------------------------------------
-    @api.api_route(
+    @api.get(
         "/search/sessions",
-        **get,
         response_model=SessionSearchResults,
         tags=["search"],
         responses=_errors(),
@@ -388,9 +374,8 @@ def build_api(app: AppContext) -> ASGIApp:
     async def search_sessions(q: Annotated[SearchSessionsRequest, Query()]) -> Any:
         return await run(SearchSessionsRequest, operations.search_sessions, **_values(q))
 
-    @api.api_route(
+    @api.get(
         "/search/events",
-        **get,
         response_model=EventSearchResults,
         tags=["search"],
         responses=_errors(),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from string import Template
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
@@ -46,7 +46,7 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @classmethod
-    def parse(cls, settings: Settings, /, **values: Any) -> Any:
+    def parse(cls, settings: Settings, /, **values: Any) -> Self:
         """Validate `values` against `settings`; the first problem becomes an InvalidInputError."""
         try:
             return cls.model_validate(values, context={"settings": settings})

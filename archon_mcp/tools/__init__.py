@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from mcp.server.mcpserver import MCPServer
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.mcpserver import Context, MCPServer
 
 from archon_mcp.config import Settings
 from archon_mcp.operations import OPERATIONS, Operation
+from archon_mcp.schemas import Request
 from archon_mcp.tools import summaries
 from archon_mcp.tools._runtime import READ_ONLY, WRITE, register_tool
+
+if TYPE_CHECKING:
+    from archon_mcp.app import AppContext
 
 TOOL_NAMES = (
     "archon_create_session",
@@ -29,8 +35,8 @@ TOOL_NAMES = (
 )
 
 
-def _register(server: MCPServer, settings: Settings, op: Operation) -> None:
-    async def call(app, request, _ctx):  # type: ignore[no-untyped-def]
+def _register(server: MCPServer, settings: Settings, op: Operation[Any, Any]) -> None:
+    async def call(app: AppContext, request: Request, _: Context) -> Any:
         return await op.run(app, request)
 
     register_tool(
