@@ -41,7 +41,9 @@ from archon_mcp.schemas import (
     SessionOut,
     SessionPage,
     SessionSearchResults,
+    SessionSummary,
     StoreStats,
+    SummarizeSessionRequest,
     UpdateSessionSummaryRequest,
 )
 
@@ -161,6 +163,12 @@ async def resume_context(app: AppContext, r: ResumeContextRequest) -> ResumeCont
     return await app.resume.resume_context(agent=r.agent, project_id=r.project_id, max_tokens=r.max_tokens)
 
 
+async def summarize_session(app: AppContext, r: SummarizeSessionRequest, **sampling: Any) -> SessionSummary:
+    """`sampling`: what MCP sampling of the client's model gave (tools/summaries.py); without it the
+    sampling method is skipped, as over REST."""
+    return await app.summaries.summarize(session_id=r.session_id, methods=r.methods, store=r.store, **sampling)
+
+
 def _op(
     tool: str,
     request: type[R],
@@ -173,7 +181,8 @@ def _op(
     return Operation(tool, request, output, run, description, read_only)
 
 
-# --- the table (archon_summarize_session, which also samples, is in tools/summaries.py) -------------
+# --- the table (archon_summarize_session, which also samples the client's model, registers itself in
+# tools/summaries.py) ------------------------------------------------------------------------------
 OPERATIONS: tuple[Operation[Any, Any], ...] = (
     _op(
         "archon_create_session",

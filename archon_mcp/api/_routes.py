@@ -66,16 +66,15 @@ from archon_mcp.schemas import (
     Request as OperationRequest,
 )
 from archon_mcp.services.activity import ActivityService
-from archon_mcp.tools.summaries import summarize_session
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=OperationRequest)
 
 # --- request parts: a request model without the fields that travel in the path ----------------------
-_PARTS: dict[tuple[type[BaseModel], str], type[BaseModel]] = {}
+_PARTS: dict[tuple[type[OperationRequest], str], type[OperationRequest]] = {}
 
 
-def part(model: type[M], without: str) -> type[M]:
+def part(model: type[OperationRequest], without: str) -> type[OperationRequest]:
     """`model` without field `without` (it is in the URL path): the same fields, types, checks and
     descriptions, for FastAPI to read from the query string or the body."""
     key = (model, without)
@@ -83,7 +82,7 @@ def part(model: type[M], without: str) -> type[M]:
         fields = {name: (field.annotation, field) for name, field in model.model_fields.items() if name != without}
         name = model.__name__.removesuffix("Request") + "Parameters"
         _PARTS[key] = create_model(name, __base__=OperationRequest, __doc__=model.__doc__, **fields)  # type: ignore[call-overload]
-    return _PARTS[key]  # type: ignore[return-value]
+    return _PARTS[key]
 
 
 def _values(parameters: BaseModel | None) -> dict[str, Any]:
@@ -296,7 +295,9 @@ def build_api(app: AppContext) -> ASGIApp:
         session_id: SessionPath, body: Annotated[part(SummarizeSessionRequest, "session_id") | None, Body()] = None
     ) -> Any:
         async def call(a: AppContext, r: SummarizeSessionRequest) -> SessionSummary:
-            return await summarize_session(a, r, sampling_unavailable="MCP sampling is only offered over MCP")
+            return await operations.summarize_session(
+                a, r, sampling_unavailable="MCP sampling is only offered over MCP"
+            )
 
         return await run(SummarizeSessionRequest, call, session_id=session_id, **_values(body))
 

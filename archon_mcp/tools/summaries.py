@@ -20,6 +20,7 @@ from mcp_types.version import is_version_at_least
 
 from archon_mcp.config import Settings
 from archon_mcp.errors import ArchonError
+from archon_mcp.operations import summarize_session
 from archon_mcp.schemas import SessionSummary, SummarizeSessionRequest
 from archon_mcp.services.summary_format import SYSTEM_PROMPT, SampledAnswer, SummaryFormatError, parse_draft
 from archon_mcp.tools._runtime import WRITE, app_of, register_tool
@@ -168,14 +169,6 @@ SUMMARIZE_DESCRIPTION = """Summarise a session (active or ended) from its events
     (your own model, when your client supports MCP sampling), openai (the server's chat model) or
     extractive (from the events, offline). A bad model answer falls back to the next method and is
     never stored; `attempts` lists what was tried. Long sessions are summarised in parts."""
-
-
-async def summarize_session(app: "AppContext", request: SummarizeSessionRequest, **sampling: Any) -> SessionSummary:
-    """The operation behind archon_summarize_session and POST /api/sessions/{id}/summarize. `sampling`:
-    how the client's model answered (MCP only); without it the sampling method is skipped."""
-    return await app.summaries.summarize(
-        session_id=request.session_id, methods=request.methods, store=request.store, **sampling
-    )
 
 
 def _sampling(ctx: Context, settings: Settings, sampled: CreateMessageResult | SamplingSkip | None) -> dict[str, Any]:
