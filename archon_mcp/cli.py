@@ -17,7 +17,7 @@ import typer
 from archon_mcp import __version__
 from archon_mcp._redaction import install_log_redaction
 from archon_mcp.config import Settings
-from archon_mcp.errors import ArchonError
+from archon_mcp.errors import ArchonError, message_for
 
 app = typer.Typer(
     name="archon-mcp",
@@ -69,7 +69,7 @@ def _run(coro) -> None:
     try:
         asyncio.run(coro)
     except ArchonError as exc:
-        typer.echo(f"archon-mcp: {exc}", err=True)
+        typer.echo(f"archon-mcp: {message_for(exc, 'cli')}", err=True)
         raise typer.Exit(1) from exc
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
@@ -318,10 +318,11 @@ def export_command(
         database = Database(settings)
         await database.start(check_embedding=False)
         try:
-            filters = {"agent": agent, "project_id": project, "since": since}
             if target is None:
                 try:
-                    result = await export_jsonl(database, settings, sys.stdout.buffer, **filters)
+                    result = await export_jsonl(
+                        database, settings, sys.stdout.buffer, agent=agent, project_id=project, since=since
+                    )
                     sys.stdout.buffer.flush()
                 except BrokenPipeError as exc:  # `archon-mcp export | head`: the reader left early
                     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -329,7 +330,9 @@ def export_command(
                     raise typer.Exit(1) from exc
             else:
                 try:  # a full disk, the directory removed meanwhile: one line, and no partial file left
-                    result = await export_jsonl(database, settings, target.file, **filters)
+                    result = await export_jsonl(
+                        database, settings, target.file, agent=agent, project_id=project, since=since
+                    )
                     target.commit()
                 except OSError as exc:
                     typer.echo(f"archon-mcp: cannot export to {output}: {_os_reason(exc, output)}", err=True)

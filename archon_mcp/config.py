@@ -28,6 +28,9 @@ COMMON_EVENT_TYPES = (
     "context_shared",
 )
 
+# Size budget of archon_resume_context, in estimated tokens (characters / 4).
+MIN_RESUME_TOKENS, MAX_RESUME_TOKENS = 200, 50_000
+
 # Default model and vector size for each provider when ARCHON_EMBEDDING_MODEL / _DIMENSIONS are unset.
 PROVIDER_DEFAULTS: dict[str, tuple[str, int]] = {
     "local": ("all-MiniLM-L6-v2", 384),

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import anyio
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
 import archon_mcp
 from archon_mcp.config import Settings
-from archon_mcp.errors import DatabaseUnavailableError, EmbeddingModelMismatchError
+from archon_mcp.errors import ArchonError, DatabaseRejectedError, DatabaseUnavailableError, EmbeddingModelMismatchError
 from archon_mcp.models import EmbeddingConfig
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Any fixed 64-bit number: every archon-mcp process migrating the same database takes this lock.
 MIGRATION_LOCK_KEY = 0x41524348_4F4E4D43
@@ -100,6 +106,23 @@ def _upgrade(connection: Connection, settings: Settings, revision: str) -> None:
     command.upgrade(cfg, revision)
 
 
+@contextlib.asynccontextmanager
+async def _translated(resource: contextlib.AbstractAsyncContextManager[T]) -> AsyncIterator[T]:
+    """The data boundary: a driver or SQLAlchemy error leaving a `with database.session()/connect()/begin()`
+    block becomes the project's own exception, so no layer above needs to know SQLAlchemy."""
+    try:
+        async with resource as value:
+            yield value
+    except ArchonError:
+        raise
+    except (OperationalError, InterfaceError, PoolTimeoutError, OSError, TimeoutError) as exc:
+        log.warning("database unavailable: %s", exc)
+        raise DatabaseUnavailableError() from exc
+    except DBAPIError as exc:
+        log.exception("database error")
+        raise DatabaseRejectedError(f"the database rejected the request: {exc.orig}") from exc
+
+
 class Database:
     """Owns the engine. `start()` finds or starts PostgreSQL, migrates and checks the embedding model."""
 
@@ -120,23 +143,24 @@ class Database:
     def embedded(self) -> bool:
         return self.settings.database_url is None
 
-    def session(self) -> AsyncSession:
+    def session(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
+        """An ORM session (`async with database.session() as db`); driver errors leave it as ours."""
         if self._sessionmaker is None:
             raise RuntimeError("Database.start() has not been called")
-        return self._sessionmaker()
+        return _translated(self._sessionmaker())
 
-    def connect(self) -> AsyncConnection:
+    def connect(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
         """A pooled Core connection in autocommit mode: each statement is its own transaction, one
         round trip without BEGIN/COMMIT. For the hot writes that are one statement each (an event,
         a new session, ending one): through the ORM session they took 4-5 ms of Python and four
         round trips, as one Core statement ~1.5 ms (docs/BENCHMARKS.md)."""
         if self._autocommit is None:
             raise RuntimeError("Database.start() has not been called")
-        return self._autocommit.connect()
+        return _translated(self._autocommit.connect())
 
-    def begin(self):
+    def begin(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
         """A pooled Core connection inside a transaction (commits on success, rolls back on error)."""
-        return self.engine.begin()
+        return _translated(self.engine.begin())
 
     async def start(self, *, migrate: bool | None = None, check_embedding: bool = True) -> None:
         settings = self.settings

@@ -27,7 +27,7 @@ from archon_mcp.api import (
     HostPolicy,
     McpSessionLimiter,
     RequestBodyMiddleware,
-    api_routes,
+    build_api,
     error_response,
     is_loopback,
     transport_security,
@@ -86,7 +86,7 @@ def build_http_app(
 
     routes: list[BaseRoute] = [
         *mcp_app.routes,
-        Mount("/api", routes=api_routes(app)),
+        Mount("/api", app=build_api(app)),
         Route("/", index, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
@@ -97,7 +97,13 @@ def build_http_app(
     if token is not None:
         middleware.append(Middleware(BearerAuthMiddleware, token=token))
     middleware.append(
-        Middleware(RequestBodyMiddleware, api_limit=settings.max_api_body_bytes, mcp_limit=settings.max_mcp_body_bytes)
+        Middleware(
+            RequestBodyMiddleware,
+            api_limit=settings.max_api_body_bytes,
+            mcp_limit=settings.max_mcp_body_bytes,
+            # The body object is one level above event_data / metadata, which may nest max_json_depth levels.
+            api_max_depth=settings.max_json_depth + 1,
+        )
     )
     if transport == "http":
         middleware.append(

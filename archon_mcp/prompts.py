@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.mcpserver.prompts.base import UserMessage
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
 from archon_mcp.config import Settings
-from archon_mcp.errors import ArchonError, NotFoundError
+from archon_mcp.errors import ArchonError, NotFoundError, message_for
+from archon_mcp.operations import get_session, resume_context
+from archon_mcp.schemas import GetSessionRequest, ResumeContextRequest
 from archon_mcp.services.resume_format import render_markdown
 from archon_mcp.tools._runtime import app_of
 
@@ -28,8 +30,12 @@ def register_prompts_and_resources(server: MCPServer, settings: Settings) -> Non
     )
     async def resume(ctx: Context, agent: str, project_id: str | None = None) -> list[UserMessage]:
         try:
-            context = await (await app_of(ctx)).resume.resume_context(agent, project_id or None)
+            app = await app_of(ctx)
+            request = ResumeContextRequest.parse(app.settings, agent=agent, project_id=project_id or None)
+            context = await resume_context(app, request)
         except ArchonError as exc:  # a protocol error carrying our message (a plain one would be hidden)
+            raise MCPError(code=INVALID_PARAMS, message=message_for(exc, "mcp")) from exc
+        except ToolError as exc:  # the application failed to start (app_of)
             raise MCPError(code=INVALID_PARAMS, message=str(exc)) from exc
         return [UserMessage(render_markdown(context))]
 
@@ -42,9 +48,13 @@ def register_prompts_and_resources(server: MCPServer, settings: Settings) -> Non
     )
     async def session_resource(ctx: Context, session_id: str) -> str:
         try:
-            detail = await (await app_of(ctx)).sessions.get_session(session_id, settings.max_event_limit, 0)
+            app = await app_of(ctx)
+            request = GetSessionRequest.parse(app.settings, session_id=session_id, event_limit=settings.max_event_limit)
+            detail = await get_session(app, request)
         except NotFoundError as exc:
-            raise ResourceNotFoundError(str(exc)) from exc
+            raise ResourceNotFoundError(message_for(exc, "mcp")) from exc
         except ArchonError as exc:
+            raise ResourceError(message_for(exc, "mcp")) from exc
+        except ToolError as exc:
             raise ResourceError(str(exc)) from exc
         return detail.model_dump_json()

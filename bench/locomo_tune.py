@@ -49,8 +49,8 @@ async def collect(args: argparse.Namespace):
         owners.update({k: tuple(v) for k, v in owned.items()})
         for conv in load(args.data, convs):
             for q in questions_of(conv)[: args.limit_questions]:
-                events = await service.collect_events(q["question"], limit=25, threshold=0.0)
-                sessions = await service.collect_sessions(q["question"], limit=25, threshold=0.0)
+                events = await service.collect_events(query=q["question"], limit=25, threshold=0.0)
+                sessions = await service.collect_sessions(query=q["question"], limit=25, threshold=0.0)
                 pools.append((conv["sample_id"], q, events, sessions))
         await database.close()
     return service, owners, pools

@@ -36,6 +36,15 @@ from sqlalchemy import text
 
 DATASET = Path(__file__).resolve().parent / "eval" / "dataset.json"
 sys.path.insert(0, str(DATASET.parent.parent.parent))  # run from a checkout without installing
+from archon_mcp import operations  # noqa: E402
+from archon_mcp.schemas import (  # noqa: E402
+    AddEventRequest,
+    CreateSessionRequest,
+    EndSessionRequest,
+    SearchEventsRequest,
+    SearchSessionsRequest,
+)
+
 MODES = ("semantic", "keyword", "hybrid")
 
 
@@ -78,15 +87,27 @@ async def seed(app: Any, dataset: dict[str, Any]) -> Seeded:
     times: list[dict[str, Any]] = []
     for spec in dataset["sessions"]:
         project = seeded.project_ids.get(spec.get("project_key") or "")
-        session = await app.sessions.create_session(spec["agent"], project, spec.get("metadata") or {})
+        session = await operations.create_session(
+            app,
+            CreateSessionRequest.parse(
+                app.settings, agent=spec["agent"], project_id=project, metadata=spec.get("metadata") or {}
+            ),
+        )
         seeded.session_ids[spec["key"]] = session.id
         started = seeded.now - timedelta(days=spec["days_ago"])
         for i, event in enumerate(spec["events"]):
-            out = await app.sessions.add_event(session.id, event["event_type"], event["event_data"])
+            out = await operations.add_event(
+                app,
+                AddEventRequest.parse(
+                    app.settings, session_id=session.id, event_type=event["event_type"], event_data=event["event_data"]
+                ),
+            )
             seeded.event_ids[event["key"]] = out.id
             offset = event.get("minutes_offset", i * 5)
             times.append({"kind": "event", "id": out.id, "at": started + timedelta(minutes=offset)})
-        await app.sessions.end_session(session.id, spec.get("summary"))
+        await operations.end_session(
+            app, EndSessionRequest.parse(app.settings, session_id=session.id, summary=spec.get("summary"))
+        )
         ended = started + timedelta(minutes=spec.get("duration_minutes", 60))
         times.append({"kind": "session", "id": session.id, "at": started, "end": ended})
     # Backdate only once the worker is idle: its batch updates would otherwise take row locks in
@@ -126,10 +147,16 @@ async def run_query(app: Any, query: dict[str, Any], seeded: Seeded, mode: str, 
     """Dataset keys of the results, best first."""
     filters = _filters(query, seeded)
     if query["target"] == "sessions":
-        result = await app.search.search_sessions(query["text"], 10, threshold, mode=mode, **filters)
+        request = SearchSessionsRequest.parse(
+            app.settings, query=query["text"], limit=10, threshold=threshold, mode=mode, **filters
+        )
+        result = await operations.search_sessions(app, request)
         by_id = {v: k for k, v in seeded.session_ids.items()}
     else:
-        result = await app.search.search_events(query["text"], 10, threshold, mode=mode, **filters)
+        request = SearchEventsRequest.parse(
+            app.settings, query=query["text"], limit=10, threshold=threshold, mode=mode, **filters
+        )
+        result = await operations.search_events(app, request)
         by_id = {v: k for k, v in seeded.event_ids.items()}
     return [by_id.get(hit.id, hit.id) for hit in result.results]
 

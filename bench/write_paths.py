@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from pathlib import Path
 
 if os.environ.get("ARCHON_BENCH_SRC"):  # same switch as _serve.py: time a frozen snapshot
@@ -57,7 +58,7 @@ async def main_async(args: argparse.Namespace) -> dict:
     settings = Settings(data_dir=args.data_dir, database_name="bench_write_paths", search_wait_for_pending=0)
     out: dict[str, dict] = {}
     async with open_app(settings, embedder=NoModel(), run_worker=False) as app:
-        sid = (await app.sessions.create_session("claude")).id
+        sid = uuid.UUID((await app.sessions.create_session(agent="claude")).id)
 
         async def orm() -> None:
             async with app.database.session() as db, db.begin():
@@ -68,7 +69,7 @@ async def main_async(args: argparse.Namespace) -> dict:
                 (await db.scalars(stmt.returning(SessionEvent))).one()
 
         async def service() -> None:
-            await app.sessions.add_event(str(sid), "task_created", DATA)
+            await app.sessions.add_event(session_id=sid, event_type="task_created", event_data=DATA)
 
         async def raw() -> None:
             async with app.database.engine.connect() as conn:

@@ -23,7 +23,7 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from archon_mcp.api import ENDPOINTS, exposure_problem, transport_security
+from archon_mcp.api import exposure_problem, transport_security
 from archon_mcp.config import Settings
 from archon_mcp.http_app import build_http_app
 from archon_mcp.server import build_server
@@ -109,19 +109,49 @@ async def add_event(http: httpx2.AsyncClient, session_id: str, event_type: str, 
 # --- documents and metadata ---------------------------------------------------------------------
 
 
+# Every REST endpoint: (method, path, success status, takes a body). The MCP operations all appear.
+ENDPOINTS = (
+    ("get", "/api/meta", 200, False),
+    ("get", "/api/stats", 200, False),
+    ("get", "/api/activity", 200, False),
+    ("get", "/api/projects", 200, False),
+    ("get", "/api/sessions", 200, False),
+    ("post", "/api/sessions", 201, True),
+    ("get", "/api/sessions/active", 200, False),
+    ("get", "/api/sessions/{session_id}", 200, False),
+    ("post", "/api/sessions/{session_id}/end", 200, True),
+    ("put", "/api/sessions/{session_id}/summary", 200, True),
+    ("post", "/api/sessions/{session_id}/summarize", 200, True),
+    ("post", "/api/sessions/{session_id}/events", 201, True),
+    ("post", "/api/sessions/{session_id}/events/batch", 201, True),
+    ("get", "/api/agents/{agent}/last-session", 200, False),
+    ("get", "/api/agents/{agent}/count", 200, False),
+    ("get", "/api/agents/{agent}/recent", 200, False),
+    ("get", "/api/agents/{agent}/resume", 200, False),
+    ("get", "/api/search/sessions", 200, False),
+    ("get", "/api/search/events", 200, False),
+)
+
+
 async def test_openapi_document_describes_every_endpoint(http: httpx2.AsyncClient) -> None:
     doc = (await http.get("/api/openapi.json")).json()
     assert doc["openapi"].startswith("3.")
-    for endpoint in ENDPOINTS:
-        operation = doc["paths"]["/api" + endpoint.path][endpoint.method.lower()]
-        assert str(endpoint.status) in operation["responses"]
-        assert "401" in operation["responses"]
-        if endpoint.body is not None:
-            ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-            assert ref.split("/")[-1] in doc["components"]["schemas"]
+    documented = {(method, path) for path, ops in doc["paths"].items() for method in ops}
+    assert documented == {(method, path) for method, path, _, _ in ENDPOINTS}
+    for method, path, status, body in ENDPOINTS:
+        operation = doc["paths"][path][method]
+        assert str(status) in operation["responses"], (method, path)
+        assert "401" in operation["responses"] and "422" not in operation["responses"], (method, path)
+        if body:
+            schema = operation["requestBody"]["content"]["application/json"]["schema"]
+            refs = [schema.get("$ref")] + [s.get("$ref") for s in schema.get("anyOf", [])]
+            assert any(ref and ref.split("/")[-1] in doc["components"]["schemas"] for ref in refs), (method, path)
     schemas = doc["components"]["schemas"]
     assert {"SessionOut", "SessionDetail", "EventOut", "ActivityReport", "ErrorBody"} <= set(schemas)
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    # Settings are filled into the descriptions, as in the MCP tool schemas.
+    limit = next(p for p in doc["paths"]["/api/sessions"]["get"]["parameters"] if p["name"] == "limit")
+    assert limit["description"] == "Page size, 1..100." and limit["schema"]["default"] == 20
 
 
 async def test_meta_stats_and_projects(http: httpx2.AsyncClient) -> None:
@@ -165,7 +195,7 @@ async def test_session_lifecycle_through_the_api(http: httpx2.AsyncClient) -> No
         await http.post(f"/api/sessions/{sid}/events", json={"event_type": "task_created", "event_data": {"a": 1}}),
         409,
         "conflict",
-        "archon_create_session",
+        "POST /api/sessions",  # REST callers are pointed at endpoints, not at MCP tools
     )
 
     updated = await http.put(
@@ -500,3 +530,48 @@ def test_cli_serves_api_and_page_with_token(data_dir: Path, admin_url: str) -> N
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+# --- the operations REST gained with the shared request models ----------------------------------
+
+
+async def test_batch_events_keyword_search_summarize_and_resume(http: httpx2.AsyncClient) -> None:
+    session = await create(http, agent="claude", project_id=PROJECT)
+    sid = session["id"]
+    events = [
+        {"event_type": "task_created", "event_data": {"task_id": "T-42", "title": "Fix FooBarTimeout in worker"}},
+        {"event_type": "decision_made", "event_data": {"decision": "retry with backoff", "rationale": "flaky network"}},
+    ]
+    added = await http.post(f"/api/sessions/{sid}/events/batch", json={"events": events})
+    assert added.status_code == 201, added.text
+    assert added.json()["count"] == 2 and len(added.json()["ids"]) == 2
+    bad = await http.post(f"/api/sessions/{sid}/events/batch", json={"events": [{"event_type": "Bad Type"}]})
+    assert_error(bad, 400, "invalid_input", "events[0]")
+
+    found = await http.get("/api/search/events", params={"query": "FooBarTimeout", "mode": "keyword"})
+    assert found.status_code == 200, found.text
+    assert found.json()["mode"] == "keyword" and found.json()["results"][0]["event_data"]["task_id"] == "T-42"
+    assert_error(await http.get("/api/search/events", params={"q": "x", "mode": "fuzzy"}), 400, "invalid_input", "mode")
+
+    summary = await http.post(f"/api/sessions/{sid}/summarize", json={"methods": ["extractive"]})
+    assert summary.status_code == 200, summary.text
+    assert summary.json()["method"] == "extractive" and summary.json()["stored"] is True
+    sampled = (await http.post(f"/api/sessions/{sid}/summarize", json={"store": False})).json()
+    assert {a["method"]: a["outcome"] for a in sampled["attempts"]}["sampling"] == "skipped"
+
+    resume = await http.get("/api/agents/claude/resume", params={"project_id": PROJECT, "max_tokens": 500})
+    assert resume.status_code == 200, resume.text
+    assert resume.json()["found"] and resume.json()["last_session"]["id"] == sid
+    assert_error(
+        await http.get("/api/agents/claude/resume", params={"max_tokens": 10}), 400, "invalid_input", "max_tokens"
+    )
+
+
+async def test_get_api_sessions_is_the_list_sessions_operation(http: httpx2.AsyncClient, running: Running) -> None:
+    first = await create(http, agent="gemini")
+    await add_event(http, first["id"], "task_created", title="x")
+    await create(http, agent="gemini")
+    rest = (await http.get("/api/sessions", params={"agent": "gemini", "limit": 1})).json()
+    mcp = await running.app.sessions.list_sessions(agent="gemini", limit=1)
+    assert rest == mcp.model_dump(mode="json")
+    assert rest["next_offset"] == 1 and "event_count" in rest["sessions"][0]

@@ -4,6 +4,7 @@ and are embedded once the provider recovers. Model changes are detected and `ree
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 from mcp import Client
@@ -115,9 +116,14 @@ async def test_embedding_requests_are_batched(openai_db: str) -> None:
     embedder = create_embedder(settings, http_client=fake.http_client())
     # The worker is driven by hand so that all 30 writes are in before it looks.
     async with open_app(settings, embedder=embedder, run_worker=False) as app:
-        session = await app.sessions.create_session("claude")
+        session = await app.sessions.create_session(agent="claude")
         await asyncio.gather(
-            *(app.sessions.add_event(session.id, "step", {"i": i, "text": f"step number {i}"}) for i in range(30))
+            *(
+                app.sessions.add_event(
+                    session_id=uuid.UUID(session.id), event_type="step", event_data={"i": i, "text": f"step number {i}"}
+                )
+                for i in range(30)
+            )
         )
         assert await app.worker.run_once() == 30
         assert [len(batch) for batch in fake.inputs] == [30]
@@ -132,9 +138,11 @@ async def test_shutdown_with_a_batch_in_flight_leaves_no_connection_and_loses_no
     settings = openai_settings(openai_db, embedding_batch_size=5, embedding_batch_delay=0.0)
     embedder = create_embedder(settings, http_client=fake.http_client())
     async with open_app(settings, embedder=embedder) as app:
-        session = await app.sessions.create_session("claude")
+        session = await app.sessions.create_session(agent="claude")
         for i in range(60):
-            await app.sessions.add_event(session.id, "step", {"text": f"step number {i}"})
+            await app.sessions.add_event(
+                session_id=uuid.UUID(session.id), event_type="step", event_data={"text": f"step number {i}"}
+            )
         assert fake.calls > 0  # the worker was busy when the server closed
     engine = create_async_engine(to_asyncpg_url(openai_db))
     async with engine.connect() as conn:
@@ -175,10 +183,12 @@ async def test_reembed_switches_model_and_resumes_after_interruption(openai_db: 
     old_fake = FakeEmbeddingsServer(DIMS)
     old = openai_settings(openai_db)
     async with open_app(old, embedder=create_embedder(old, http_client=old_fake.http_client())) as app:
-        session = await app.sessions.create_session("gpt")
+        session = await app.sessions.create_session(agent="gpt")
         for i in range(6):
-            await app.sessions.add_event(session.id, "note", {"text": f"kubernetes rollout {i}"})
-        await app.sessions.end_session(session.id, "Rolled out the kubernetes deployment")
+            await app.sessions.add_event(
+                session_id=uuid.UUID(session.id), event_type="note", event_data={"text": f"kubernetes rollout {i}"}
+            )
+        await app.sessions.end_session(session_id=uuid.UUID(session.id), summary="Rolled out the kubernetes deployment")
         assert await app.worker.wait_idle(30)
 
     new = openai_settings(openai_db, model="fake-embed-8", dims=8, embedding_batch_size=2)
@@ -210,7 +220,9 @@ async def test_reembed_switches_model_and_resumes_after_interruption(openai_db: 
         await embedder.aclose()
         await database.close()
     async with open_app(new, embedder=create_embedder(new, http_client=new_fake.http_client())) as app:
-        found = await app.search.search_sessions("kubernetes deployment rolled out", threshold=0.3, mode="semantic")
+        found = await app.search.search_sessions(
+            query="kubernetes deployment rolled out", threshold=0.3, mode="semantic"
+        )
         assert [h.id for h in found.results] == [session.id]
 
 
@@ -249,8 +261,10 @@ async def test_stopping_abandons_a_stuck_embedder_at_once_and_hands_its_rows_bac
     settings = openai_settings(openai_db, embedding_batch_delay=0.0)
     embedder = _StuckEmbedder(stuck_in)
     async with open_app(settings, embedder=embedder, run_worker=False) as app:
-        session = await app.sessions.create_session("claude")
-        await app.sessions.add_event(session.id, "step", {"text": "an event to embed"})
+        session = await app.sessions.create_session(agent="claude")
+        await app.sessions.add_event(
+            session_id=uuid.UUID(session.id), event_type="step", event_data={"text": "an event to embed"}
+        )
         worker = EmbeddingWorker(app.database, embedder, settings)
         task = asyncio.create_task(worker.run())
         await asyncio.wait_for(embedder.reached.wait(), 30)

@@ -413,11 +413,17 @@ async def test_two_hooks_racing_on_one_client_session_make_one_session(services:
 
 async def test_stale_sessions_end_by_themselves_with_a_fixed_clock(services: Services) -> None:
     settings = services.recorder._settings
-    old = await services.sessions.create_session("claude")
-    await services.sessions.add_event(old.id, "task_created", {"task_id": "7", "title": "Ship the exporter"})
-    fresh = await services.sessions.create_session("claude")
-    await services.sessions.add_event(fresh.id, "decision_made", {"decision": "use JSON Lines"})
-    empty = await services.sessions.create_session("gemini")
+    old = await services.sessions.create_session(agent="claude")
+    await services.sessions.add_event(
+        session_id=uuid.UUID(old.id),
+        event_type="task_created",
+        event_data={"task_id": "7", "title": "Ship the exporter"},
+    )
+    fresh = await services.sessions.create_session(agent="claude")
+    await services.sessions.add_event(
+        session_id=uuid.UUID(fresh.id), event_type="decision_made", event_data={"decision": "use JSON Lines"}
+    )
+    empty = await services.sessions.create_session(agent="gemini")
     now = datetime.now(UTC)
     async with services.database.session() as db, db.begin():
         await db.execute(
@@ -450,13 +456,13 @@ async def test_stale_sessions_end_by_themselves_with_a_fixed_clock(services: Ser
     assert got[uuid.UUID(fresh.id)].ended_at is None
     assert got[uuid.UUID(empty.id)].metadata["ended_by"] == "stale"
 
-    context = await ResumeService(services.database, None, settings).resume_context("claude")
+    context = await ResumeService(services.database, None, settings).resume_context(agent="claude")
     assert context.last_session is not None and context.last_session.id == fresh.id
     assert context.last_session.is_active
 
 
 async def test_the_session_start_hook_sweeps_stale_sessions(services: Services) -> None:
-    abandoned = await services.sessions.create_session("claude")
+    abandoned = await services.sessions.create_session(agent="claude")
     async with services.database.session() as db, db.begin():
         await db.execute(
             text("UPDATE archon_sessions SET started_at = now() - interval '2 days' WHERE id = :a"),
@@ -483,21 +489,30 @@ async def test_the_session_start_hook_sweeps_stale_sessions(services: Services) 
 async def test_tool_input_is_redacted_only_with_redact_all(test_db_url: str, services: Services) -> None:
     secret = f"OPENAI_API_KEY={OPENAI_KEY}"
     kept = await services.sessions.add_event(
-        (await services.sessions.create_session("claude")).id, "context_shared", {"note": secret}
+        session_id=uuid.UUID((await services.sessions.create_session(agent="claude")).id),
+        event_type="context_shared",
+        event_data={"note": secret},
     )
     assert kept.event_data == {"note": secret}  # ARCHON_REDACT=hooks (default): tool input as given
 
     strict = SessionService(services.database, make_settings(test_db_url, redact="all"), lambda: None)
-    session = await strict.create_session("claude", metadata={"db": "postgres://app:hunter2@db/x"})
+    session = await strict.create_session(agent="claude", metadata={"db": "postgres://app:hunter2@db/x"})
     assert session.metadata == {"db": "postgres://app:[REDACTED:password]@db/x"}
-    event = await strict.add_event(session.id, "context_shared", {"note": secret, "password": "hunter2"})
+    event = await strict.add_event(
+        session_id=uuid.UUID(session.id),
+        event_type="context_shared",
+        event_data={"note": secret, "password": "hunter2"},
+    )
     assert event.event_data == {"note": "OPENAI_API_KEY=[REDACTED:openai_key]", "password": "[REDACTED:secret]"}
-    batch = await strict.add_events(session.id, [{"event_type": "x_y", "event_data": {"t": f"Bearer {'z' * 30}"}}])
+    batch = await strict.add_events(
+        session_id=uuid.UUID(session.id),
+        events=[{"event_type": "x_y", "event_data": {"t": f"Bearer {'z' * 30}"}, "metadata": {}}],
+    )
     [stored] = await rows(
         services.database, "SELECT event_data FROM archon_session_events WHERE id = :i", i=uuid.UUID(batch.ids[0])
     )
     assert stored.event_data == {"t": "Bearer [REDACTED:bearer]"}
-    ended = await strict.end_session(session.id, summary=f"used {OPENAI_KEY}")
+    ended = await strict.end_session(session_id=uuid.UUID(session.id), summary=f"used {OPENAI_KEY}")
     assert ended.summary == "used [REDACTED:openai_key]"
 
 
@@ -530,7 +545,7 @@ async def test_a_running_server_sweeps_stale_sessions_in_the_background(services
 
     settings = make_settings(test_db_url)
     settings.stale_check_seconds = 0.05  # not validated on assignment: a test-only interval
-    abandoned = await services.sessions.create_session("claude")
+    abandoned = await services.sessions.create_session(agent="claude")
     async with services.database.session() as db, db.begin():
         await db.execute(
             text("UPDATE archon_sessions SET started_at = now() - interval '13 hours' WHERE id = :a"),

@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from archon_mcp.config import Settings
-from archon_mcp.services.activity import ActivityService
 from archon_mcp.services.transfer import import_jsonl
 from tests.helpers import call, call_error
 from tests.test_transports import archon_command, server_env
@@ -126,10 +125,10 @@ async def test_next_offset_is_null_on_and_past_the_last_page(client, app) -> Non
     assert past["sessions"] == [] and past["next_offset"] is None
     active = await call(client, "archon_get_active_sessions", agent="gemini", limit=2, offset=9_999_999)
     assert active["sessions"] == [] and active["next_offset"] is None
-    browse = ActivityService(app.database, app.settings)  # what GET /api/sessions pages with
-    assert (await browse.browse_sessions(agent="gemini", limit=2)).next_offset == 2
-    assert (await browse.browse_sessions(agent="gemini", limit=2, offset=2)).next_offset is None
-    assert (await browse.browse_sessions(agent="gemini", limit=2, offset=9_999_999)).next_offset is None
+    browse = app.sessions.list_sessions  # what GET /api/sessions pages with too, with its status filter
+    assert (await browse(agent="gemini", active=True, limit=2)).next_offset == 2
+    assert (await browse(agent="gemini", active=True, limit=2, offset=2)).next_offset is None
+    assert (await browse(agent="gemini", active=True, limit=2, offset=9_999_999)).next_offset is None
 
 
 # --- export through a planted file ----------------------------------------------------------------

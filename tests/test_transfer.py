@@ -17,9 +17,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from archon_mcp import operations
 from archon_mcp.config import Settings
 from archon_mcp.db import Database
 from archon_mcp.errors import InvalidInputError
+from archon_mcp.schemas import AddEventRequest, CreateSessionRequest, EndSessionRequest
 from archon_mcp.services.transfer import export_jsonl, import_jsonl, parse_age, purge
 from tests.conftest import create_database, make_settings
 
@@ -83,22 +85,33 @@ def records(data: bytes) -> list[dict[str, Any]]:
 
 async def seed(app: Any) -> dict[str, Any]:
     """A varied store: ended and active sessions, several agents and projects, odd but valid content."""
-    s = app.sessions
-    first = await s.create_session("claude", PROJECT, {"branch": "main", "nested": {"deep": [1, 2.5, None, True]}})
-    await s.add_event(first.id, "task_created", {"title": "Migrate DB", "task_id": "t1"})
-    await s.add_event(
+
+    async def create(agent: str, project_id: str | None = None, metadata: Any = None) -> Any:
+        request = CreateSessionRequest.parse(app.settings, agent=agent, project_id=project_id, metadata=metadata)
+        return await operations.create_session(app, request)
+
+    async def event(session_id: str, event_type: str, event_data: Any, metadata: Any = None) -> None:
+        values = {"session_id": session_id, "event_type": event_type, "event_data": event_data, "metadata": metadata}
+        await operations.add_event(app, AddEventRequest.parse(app.settings, **values))
+
+    async def end(session_id: str, summary: str | None = None) -> None:
+        await operations.end_session(app, EndSessionRequest.parse(app.settings, session_id=session_id, summary=summary))
+
+    first = await create("claude", PROJECT, {"branch": "main", "nested": {"deep": [1, 2.5, None, True]}})
+    await event(first.id, "task_created", {"title": "Migrate DB", "task_id": "t1"})
+    await event(
         first.id, "decision_made", {"decision": "use alembic ✓ 日本語 🚀", "big": 12345678901234567890}, {"source": "x"}
     )
-    await s.add_event(first.id, "task_completed", {"task_id": "t1", "quote": 'it\'s "done"\n\ttabbed'})
-    await s.end_session(first.id, "Migrated the database with Alembic.")
-    second = await s.create_session("gemini", OTHER_PROJECT, {"key_events": ["schema_change"]})
-    await s.add_event(second.id, "error_encountered", {"error": "timeout", "retry": 3})
-    await s.end_session(second.id)
-    bare = await s.create_session("gpt")  # no project, no summary: nothing to embed
-    await s.end_session(bare.id)
-    active = await s.create_session("claude", PROJECT)
+    await event(first.id, "task_completed", {"task_id": "t1", "quote": 'it\'s "done"\n\ttabbed'})
+    await end(first.id, "Migrated the database with Alembic.")
+    second = await create("gemini", OTHER_PROJECT, {"key_events": ["schema_change"]})
+    await event(second.id, "error_encountered", {"error": "timeout", "retry": 3})
+    await end(second.id)
+    bare = await create("gpt")  # no project, no summary: nothing to embed
+    await end(bare.id)
+    active = await create("claude", PROJECT)
     for n in range(5):
-        await s.add_event(active.id, "context_shared", {"n": n})
+        await event(active.id, "context_shared", {"n": n})
     return {"first": first.id, "second": second.id, "bare": bare.id, "active": active.id}
 
 
@@ -191,7 +204,9 @@ async def test_imported_rows_are_embedded_by_the_worker_and_searchable(app, targ
     from tests.conftest import _Shared
 
     async with open_app(settings, embedder=_Shared(local_embedder)) as copy:
-        found = await copy.search.search_sessions("database migration with alembic", threshold=0.0, mode="semantic")
+        found = await copy.search.search_sessions(
+            query="database migration with alembic", threshold=0.0, mode="semantic"
+        )
     assert found.pending_embeddings == 0, found
     assert found.results and found.results[0].id == ids["first"], found
     assert not any((await embedding_flags(target_url)).values()), "every imported row should be embedded"
@@ -200,7 +215,7 @@ async def test_imported_rows_are_embedded_by_the_worker_and_searchable(app, targ
 # --- validation -----------------------------------------------------------------------------------
 async def test_import_rejects_bad_lines_with_their_numbers_and_imports_the_good_ones(app, target) -> None:
     database, settings, target_url = target
-    existing = await app.sessions.create_session("user")  # in the source store only: unknown to the target
+    existing = await app.sessions.create_session(agent="user")  # in the source store only: unknown to the target
     good_session = str(uuid.uuid4())
     now = datetime.now(UTC).isoformat()
 

@@ -4,7 +4,7 @@ MCP session caps, the bind rule)."""
 from archon_mcp.api._bodies import RequestBodyMiddleware
 from archon_mcp.api._errors import error_response, response_for
 from archon_mcp.api._mcp_sessions import McpSessionLimiter
-from archon_mcp.api._routes import ENDPOINTS, api_routes
+from archon_mcp.api._routes import build_api
 from archon_mcp.api._security import (
     BearerAuthMiddleware,
     HostCheckMiddleware,
@@ -15,13 +15,12 @@ from archon_mcp.api._security import (
 )
 
 __all__ = [
-    "ENDPOINTS",
     "BearerAuthMiddleware",
     "HostCheckMiddleware",
     "HostPolicy",
     "McpSessionLimiter",
     "RequestBodyMiddleware",
-    "api_routes",
+    "build_api",
     "error_response",
     "exposure_problem",
     "is_loopback",

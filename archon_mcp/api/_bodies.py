@@ -15,6 +15,9 @@ import pydantic_core
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from archon_mcp.errors import InvalidInputError
+from archon_mcp.schemas._checks import check_nesting, nesting_message
+
 log = logging.getLogger(__name__)
 
 MCP_MESSAGE_PATHS = ("/mcp", "/messages")
@@ -114,16 +117,38 @@ def lone_surrogate_error(body: bytes) -> dict[str, Any] | None:
     return _jsonrpc_error(request_id, code, text)
 
 
+def api_body_problem(body: bytes, max_depth: int) -> str | None:
+    """Why a REST body cannot be a request (not JSON, nested too deep, not an object), or None. Checked
+    before FastAPI parses it: its parser would overflow the stack on absurd nesting."""
+    if not body.strip():
+        return None
+    hint = f" (event_data and metadata may nest {max_depth - 1} levels: ARCHON_MAX_JSON_DEPTH)"
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        return nesting_message("the request body", max_depth, hint)
+    except (ValueError, UnicodeDecodeError):
+        return "the request body is not valid JSON; send a JSON object"
+    try:
+        check_nesting(value, "the request body", max_depth, hint)
+    except InvalidInputError as exc:
+        return str(exc)
+    if not isinstance(value, dict):
+        return f"the request body must be a JSON object (got {type(value).__name__})"
+    return None
+
+
 class RequestBodyMiddleware:
     """Reads each request body in front of the app, at most `api_limit` bytes (`mcp_limit` on the MCP
     paths): a larger `Content-Length` is answered 413 before a byte is read, a larger streamed
     (chunked) body as soon as it crosses the limit. REST bodies must be `application/json` (415).
     A client that disconnects mid-upload is logged once at INFO; nothing reaches the app."""
 
-    def __init__(self, app: ASGIApp, *, api_limit: int, mcp_limit: int) -> None:
+    def __init__(self, app: ASGIApp, *, api_limit: int, mcp_limit: int, api_max_depth: int = 21) -> None:
         self.app = app
         self.api_limit = api_limit
         self.mcp_limit = mcp_limit
+        self.api_max_depth = api_max_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -185,6 +210,11 @@ class RequestBodyMiddleware:
             refusal = lone_surrogate_error(bytes(body))
             if refusal is not None:
                 await _answer(send, 400, refusal)
+                return
+        elif _under(path, "/api") and method in _BODY_METHODS:
+            problem = api_body_problem(bytes(body), self.api_max_depth)
+            if problem is not None:
+                await _answer(send, 400, _api_error("invalid_input", problem))
                 return
 
         replayed = False

@@ -31,16 +31,3 @@ def calibrate(model: str, cosine: float) -> float:
     if cosine <= anchor:
         return ANCHOR_SCORE * (cosine - floor) / (anchor - floor)
     return min(1.0, ANCHOR_SCORE + (1 - ANCHOR_SCORE) * (cosine - anchor) / (1 - anchor))
-
-
-def raw_cosine_for(model: str, similarity: float) -> float:
-    """The inverse: the raw cosine a calibrated threshold corresponds to (for filtering in SQL)."""
-    points = CALIBRATION.get(model)
-    if points is None:
-        return similarity
-    floor, anchor = points
-    if similarity <= 0:
-        return -1.0
-    if similarity <= ANCHOR_SCORE:
-        return floor + similarity / ANCHOR_SCORE * (anchor - floor)
-    return anchor + (similarity - ANCHOR_SCORE) / (1 - ANCHOR_SCORE) * (1 - anchor)

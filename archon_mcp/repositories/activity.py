@@ -1,20 +1,17 @@
-"""SQL for the session browser: activity per day per agent, and session pages with event counts.
+"""SQL for the session browser: activity per day per agent, and the projects seen.
 Functions take an AsyncSession and never commit."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from archon_mcp.models import AgentSession, SessionEvent
-from archon_mcp.repositories import sessions as sessions_repo
 from archon_mcp.repositories.sessions import filter_sessions
-
-SessionStatus = Literal["active", "ended"]
 
 
 def _utc_day(column: Any) -> Any:
@@ -56,33 +53,6 @@ async def events_per_day(
     stmt = filter_sessions(stmt, agent=agent, project_id=project_id)
     stmt = stmt.group_by(day, AgentSession.agent).order_by(day, AgentSession.agent)
     return [(row[0], row[1], int(row[2])) for row in (await db.execute(stmt)).all()]
-
-
-async def browse_sessions(
-    db: AsyncSession,
-    *,
-    limit: int,
-    offset: int,
-    agent: str | None = None,
-    project_id: uuid.UUID | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    status: SessionStatus | None = None,
-) -> tuple[list[tuple[AgentSession, int]], int]:
-    """Newest first, each with its event count (counted only for the returned page). Returns (rows, total)."""
-    rows, total = await sessions_repo.page(
-        db,
-        limit=limit,
-        offset=offset,
-        with_event_count=True,
-        agent=agent,
-        project_id=project_id,
-        since=since,
-        until=until,
-        active_only=status == "active",
-        ended_only=status == "ended",
-    )
-    return [(row, int(count or 0)) for row, count in rows], total
 
 
 async def distinct_projects(db: AsyncSession, *, limit: int) -> list[uuid.UUID]:

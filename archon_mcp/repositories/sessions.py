@@ -104,17 +104,31 @@ def filter_sessions(
 
 
 async def page(
-    db: AsyncSession, *, limit: int, offset: int, with_event_count: bool = False, **filters: Any
-) -> tuple[list[tuple[AgentSession, int | None]], int]:
-    """Newest first. Returns (rows with optional event counts, total matching)."""
-    columns: list[Any] = [AgentSession]
-    if with_event_count:
-        columns.append(_event_count().label("event_count"))
-    stmt = filter_sessions(select(*columns), **filters)
+    db: AsyncSession,
+    *,
+    limit: int,
+    offset: int,
+    agent: str | None = None,
+    project_id: uuid.UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    active_only: bool = False,
+    ended_only: bool = False,
+) -> tuple[list[tuple[AgentSession, int]], int]:
+    """Newest first, each with its event count (counted for the returned page only). Returns (rows, total)."""
+    filters = {
+        "agent": agent,
+        "project_id": project_id,
+        "since": since,
+        "until": until,
+        "active_only": active_only,
+        "ended_only": ended_only,
+    }
+    stmt = filter_sessions(select(AgentSession, _event_count().label("event_count")), **filters)
     stmt = stmt.order_by(AgentSession.started_at.desc(), AgentSession.id.desc()).limit(limit).offset(offset)
     rows = (await db.execute(stmt)).all()
     total = await db.scalar(filter_sessions(select(func.count(AgentSession.id)), **filters))
-    return [(row[0], row[1] if with_event_count else None) for row in rows], int(total or 0)
+    return [(row[0], int(row[1] or 0)) for row in rows], int(total or 0)
 
 
 async def get_with_event_count(conn: AsyncConnection, session_id: uuid.UUID) -> Row[Any] | None:

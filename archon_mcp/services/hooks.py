@@ -17,16 +17,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from archon_mcp.config import Settings
+from archon_mcp.config import MAX_RESUME_TOKENS, Settings
 from archon_mcp.db import Database
 from archon_mcp.errors import ArchonError, ConflictError, InvalidInputError
 from archon_mcp.redact import redact_value
 from archon_mcp.repositories import events as events_repo
 from archon_mcp.repositories import sessions as sessions_repo
 from archon_mcp.repositories import summaries as summaries_repo
+from archon_mcp.schemas import AddEventsRequest
 from archon_mcp.services._convert import session_out
 from archon_mcp.services.projects import ProjectService
-from archon_mcp.services.resume import MAX_TOKENS, ResumeService
+from archon_mcp.services.resume import ResumeService
 from archon_mcp.services.resume_format import fit_rendered, render_markdown
 from archon_mcp.services.sessions import SessionService
 from archon_mcp.services.stale import end_stale_sessions
@@ -160,7 +161,7 @@ class HookRecorder:
     async def context_text(self, agent: str, project: str | None) -> str:
         """The printed SessionStart answer, within ARCHON_HOOK_CONTEXT_TOKENS measured on that very text."""
         project_id = await self._projects.resolve(project=project) if project else None
-        context = await self._resume.resume_context(agent, str(project_id) if project_id else None, MAX_TOKENS)
+        context = await self._resume.resume_context(agent=agent, project_id=project_id, max_tokens=MAX_RESUME_TOKENS)
         closing = (
             "This session is recorded automatically by archon-mcp hooks (prompts, edited files, commands, "
             "errors, todos); you do not need to call archon_create_session or archon_end_session."
@@ -201,11 +202,13 @@ class HookRecorder:
                     {"event_type": event["event_type"], "event_data": event["event_data"], "metadata": metadata}
                 )
         if rows:
+            # Checked like any caller's batch (event types, sizes, nesting), before anything is stored.
+            batch = AddEventsRequest.parse(self._settings, session_id=sid, events=rows)
             try:
-                await self._sessions.add_events(str(sid), rows)
+                await self._sessions.add_events(session_id=batch.session_id, events=batch.events)
             except ConflictError:  # ended meanwhile (a SessionEnd racing a late PostToolUse): reopen, retry
                 await self._session_for(record, reopen=True)
-                await self._sessions.add_events(str(sid), rows)
+                await self._sessions.add_events(session_id=batch.session_id, events=batch.events)
 
     async def _todo_events(self, sid: uuid.UUID, todos: Any) -> list[dict[str, Any]]:
         """A todo list snapshot -> the task events of what changed (against the client's old list
@@ -263,7 +266,7 @@ class HookRecorder:
             meta = row.metadata_ or {}
             if only_if_new and meta.get("checkpoint_events") == count:
                 return
-            summary = await self._summaries.summarize(str(sid), methods=["extractive"], store=True)
+            summary = await self._summaries.summarize(session_id=sid, methods=["extractive"], store=True)
             patch = {"checkpoint_events": summary.events_total, "summary_status": "checkpoint"}
             if trigger:
                 patch["checkpoint_trigger"] = str(trigger)[:30]

@@ -16,7 +16,7 @@ from typing import Any
 from archon_mcp.db import Database
 from archon_mcp.errors import InvalidInputError
 from archon_mcp.repositories import projects as projects_repo
-from archon_mcp.services import _validation as v
+from archon_mcp.schemas import _checks as v
 
 MAX_NAME_CHARS = 200
 _SPACES = re.compile(r"\s+")

@@ -10,20 +10,19 @@ from archon_mcp.db import Database
 from archon_mcp.errors import ArchonError
 from archon_mcp.models import AgentSession
 from archon_mcp.repositories import summaries as summaries_repo
-from archon_mcp.services import _validation as v
+from archon_mcp.schemas import clean_item as _clean_item
+from archon_mcp.schemas import iso_utc_or_none
 from archon_mcp.services.resume_format import (
     LastSessionBrief,
     OpenTask,
     RecentItem,
     RelatedSession,
     ResumeContext,
-    _iso,
     fit_budget,
 )
 from archon_mcp.services.search import SearchService
-from archon_mcp.services.summaries import _clean_item, analyze_events, extractive_summary
+from archon_mcp.services.summaries import analyze_events, extractive_summary
 
-MIN_TOKENS, MAX_TOKENS = 200, 50_000
 _EVENT_TYPES = (
     "task_created",
     "task_updated",
@@ -45,10 +44,10 @@ class ResumeService:
         self._search = search
         self._settings = settings
 
-    async def resume_context(self, agent: Any, project_id: Any = None, max_tokens: Any = 2000) -> ResumeContext:
-        agent_name = v.check_agent(agent, self._settings)
-        project = v.parse_optional_uuid(project_id, "project_id")
-        budget = v.check_int(max_tokens, "max_tokens", MIN_TOKENS, MAX_TOKENS)
+    async def resume_context(
+        self, *, agent: str, project_id: uuid.UUID | None = None, max_tokens: int = 2000
+    ) -> ResumeContext:
+        agent_name, project, budget = agent, project_id, max_tokens
         async with self._db.session() as db:
             recent = await summaries_repo.recent_sessions(
                 db, agent=agent_name, project_id=project, limit=self._settings.resume_recent_sessions
@@ -78,15 +77,15 @@ class ResumeService:
         last = recent[0]
         context.last_session = self._brief(last, [e for e in events if e.session_id == last.id])
         context.open_tasks = [
-            OpenTask(title=t.title, task_id=t.task_id, session_id=t.session_id, created_at=_iso(t.at) or "")
+            OpenTask(title=t.title, task_id=t.task_id, session_id=t.session_id, created_at=iso_utc_or_none(t.at) or "")
             for t in reversed(facts.open_tasks)
         ][:_MAX_ITEMS]
         context.recent_decisions = [
-            RecentItem(text=text, session_id=str(e.session_id), at=_iso(e.timestamp) or "")
+            RecentItem(text=text, session_id=str(e.session_id), at=iso_utc_or_none(e.timestamp) or "")
             for text, e in reversed(facts.decisions)
         ][:_MAX_ITEMS]
         context.unresolved_errors = [
-            RecentItem(text=text, session_id=str(e.session_id), at=_iso(e.timestamp) or "")
+            RecentItem(text=text, session_id=str(e.session_id), at=iso_utc_or_none(e.timestamp) or "")
             for text, e in reversed(facts.unresolved_errors)
         ][:_MAX_ITEMS]
         context.related_sessions = await self._related(last, agent_name, project, context)
@@ -105,8 +104,8 @@ class ResumeService:
         return LastSessionBrief(
             id=str(row.id),
             project_id=str(row.project_id) if row.project_id else None,
-            started_at=_iso(row.started_at) or "",
-            ended_at=_iso(row.ended_at),
+            started_at=iso_utc_or_none(row.started_at) or "",
+            ended_at=iso_utc_or_none(row.ended_at),
             is_active=row.ended_at is None,
             summary=row.summary,
             next_steps=next_steps,
@@ -126,17 +125,17 @@ class ResumeService:
         if query and self._search is not None:
             try:
                 found = await self._search.search_sessions(
-                    query,
+                    query=query,
                     limit=_MAX_RELATED + 1,
                     threshold=self._settings.resume_related_threshold,
                     agent=None if project else agent,
-                    project_id=str(project) if project else None,
+                    project_id=project,
                 )
                 related = [
                     RelatedSession(
                         id=h.id,
                         agent=h.agent,
-                        started_at=_iso(h.started_at) or "",
+                        started_at=iso_utc_or_none(h.started_at) or "",
                         summary=_clean_item(h.summary or ""),
                         similarity=h.similarity,
                     )
@@ -158,7 +157,7 @@ class ResumeService:
                 RelatedSession(
                     id=str(r.id),
                     agent=r.agent,
-                    started_at=_iso(r.started_at) or "",
+                    started_at=iso_utc_or_none(r.started_at) or "",
                     summary=_clean_item(r.summary or ""),
                     similarity=None,
                 )

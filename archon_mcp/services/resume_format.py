@@ -6,69 +6,21 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from typing import Any
 
-from pydantic import BaseModel, Field
+from archon_mcp.schemas import LastSessionBrief, OpenTask, RecentItem, RelatedSession, ResumeContext
+
+__all__ = [
+    "LastSessionBrief",
+    "OpenTask",
+    "RecentItem",
+    "RelatedSession",
+    "ResumeContext",
+    "estimate_tokens",
+    "fit_budget",
+    "render_markdown",
+]
 
 CHARS_PER_TOKEN = 4
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-class LastSessionBrief(BaseModel):
-    id: str
-    project_id: str | None
-    started_at: str
-    ended_at: str | None
-    is_active: bool
-    summary: str | None = Field(description="The stored summary; null when the session was never summarised.")
-    next_steps: list[str] = Field(description="From the stored summary, else derived from the session's events.")
-    summary_status: str | None = Field(default=None, description="pending while a background summary runs.")
-    ended_by: str | None = Field(
-        default=None, description="stale: ended by itself after ARCHON_STALE_SESSION_HOURS without events."
-    )
-
-
-class OpenTask(BaseModel):
-    title: str
-    task_id: str | None
-    session_id: str
-    created_at: str
-
-
-class RecentItem(BaseModel):
-    text: str
-    session_id: str
-    at: str
-
-
-class RelatedSession(BaseModel):
-    id: str
-    agent: str
-    started_at: str
-    summary: str
-    similarity: float | None = Field(description="Calibrated similarity to the last session; null: by recency.")
-
-
-class ResumeContext(BaseModel):
-    """Everything a new session needs from the earlier ones, newest first, within `max_tokens`."""
-
-    agent: str
-    project_id: str | None
-    found: bool = Field(description="False when the agent has no sessions (for this project).")
-    last_session: LastSessionBrief | None
-    open_tasks: list[OpenTask] = Field(description="Created but not completed, across the recent sessions.")
-    recent_decisions: list[RecentItem] = Field(description="Newest first.")
-    unresolved_errors: list[RecentItem] = Field(description="Newest first.")
-    related_sessions: list[RelatedSession] = Field(
-        description="Earlier sessions of the project: by meaning first (similarity), then the most recent."
-    )
-    sessions_scanned: int
-    max_tokens: int
-    estimated_tokens: int = Field(description="Size of this answer, estimated as characters / 4.")
-    trimmed: dict[str, int] = Field(description="How many items of each list were left out to fit max_tokens.")
 
 
 def estimate_tokens(context: ResumeContext) -> int:

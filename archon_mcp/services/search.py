@@ -28,20 +28,18 @@ from typing import Any, Literal
 from archon_mcp.config import Settings
 from archon_mcp.db import Database
 from archon_mcp.embeddings import Embedder, calibrate
-from archon_mcp.errors import EmbeddingError, InvalidInputError
+from archon_mcp.errors import EmbeddingError
 from archon_mcp.repositories import embeddings as queue
 from archon_mcp.repositories import search as repo
 from archon_mcp.repositories.search import Candidate, SearchFilters, TableStats
-from archon_mcp.schemas import EventHit, EventSearchResults, SessionHit, SessionSearchResults
+from archon_mcp.schemas import EventHit, EventSearchResults, SearchMode, SessionHit, SessionSearchResults
 from archon_mcp.services import _ranking as ranking
-from archon_mcp.services import _validation as v
 from archon_mcp.services._convert import event_fields, session_fields
 from archon_mcp.services._when import Window, query_window
 from archon_mcp.services.embedding_worker import EmbeddingWorker
 
 log = logging.getLogger(__name__)
 
-MODES: tuple[str, ...] = ("hybrid", "semantic", "keyword")
 QUERY_CACHE_SIZE = 256
 # Candidates taken from each list (nearest vectors, BM25) before fusion, whatever `limit` is: a row
 # that one signal ranks 40th can be the fused first, and `limit=10` must order like `limit=25`.
@@ -152,14 +150,6 @@ class SearchService:
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     # --- shared steps --------------------------------------------------------------------------
-    def _check(self, query: Any, limit: Any, threshold: Any, mode: Any) -> tuple[str, int, float, str]:
-        text = v.check_text(query, "query", self._settings.max_query_chars)
-        assert text is not None
-        if mode not in MODES:
-            raise InvalidInputError(f"mode {str(mode)[:30]!r} is not one of: hybrid (default), semantic, keyword")
-        lim = v.check_int(limit, "limit", 1, self._settings.max_search_results)
-        return text.strip(), lim, v.check_threshold(threshold), mode
-
     def _window(self, text: str, since: datetime | None, until: datetime | None) -> Window | None:
         """A time the query names ranks rows in it higher, unless the caller filtered by time."""
         if since is not None or until is not None:
@@ -270,9 +260,33 @@ class SearchService:
             return await search(conn, vector, model_name=self._embedder.model, limit=pool, filters=filters)
 
     # --- events --------------------------------------------------------------------------------
-    async def search_events(self, *args: Any, **kwargs: Any) -> EventSearchResults:
-        """Events by meaning and keywords, best first (arguments: `collect_events`)."""
-        pool = await self.collect_events(*args, **kwargs)
+    async def search_events(
+        self,
+        *,
+        query: str,
+        limit: int = 10,
+        threshold: float = 0.7,
+        session_id: uuid.UUID | None = None,
+        event_type: str | None = None,
+        agent: str | None = None,
+        project_id: uuid.UUID | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        mode: SearchMode = "hybrid",
+    ) -> EventSearchResults:
+        """Events by meaning and keywords, best first."""
+        pool = await self.collect_events(
+            query=query,
+            limit=limit,
+            threshold=threshold,
+            session_id=session_id,
+            event_type=event_type,
+            agent=agent,
+            project_id=project_id,
+            since=since,
+            until=until,
+            mode=mode,
+        )
         hits = [
             EventHit(
                 **event_fields(e.row),
@@ -287,27 +301,29 @@ class SearchService:
 
     async def collect_events(
         self,
-        query: Any,
-        limit: Any = 10,
-        threshold: Any = 0.7,
-        session_id: Any = None,
-        event_type: Any = None,
-        agent: Any = None,
-        project_id: Any = None,
-        since: Any = None,
-        until: Any = None,
-        mode: Any = "hybrid",
+        *,
+        query: str,
+        limit: int = 10,
+        threshold: float = 0.7,
+        session_id: uuid.UUID | None = None,
+        event_type: str | None = None,
+        agent: str | None = None,
+        project_id: uuid.UUID | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        mode: SearchMode = "hybrid",
     ) -> EventPool:
-        """The candidate events of a search and their sessions' matches, before ordering."""
+        """The candidate events of a search and their sessions' matches, before ordering (arguments
+        validated by `schemas.SearchEventsRequest`)."""
         filters = SearchFilters(
-            session_id=v.parse_optional_uuid(session_id, "session_id"),
-            event_type=v.check_event_type_filter(event_type, self._settings) if event_type is not None else None,
-            agent=v.check_agent(agent, self._settings) if agent is not None else None,
-            project_id=v.parse_optional_uuid(project_id, "project_id"),
-            since=v.parse_datetime(since, "since"),
-            until=v.parse_datetime(until, "until"),
+            session_id=session_id,
+            event_type=event_type,
+            agent=agent,
+            project_id=project_id,
+            since=since,
+            until=until,
         )
-        text, lim, thr, mode = self._check(query, limit, threshold, mode)
+        text, lim, thr = query.strip(), limit, threshold
         pool = self._pool(lim)
         # Each candidate event draws on its own session's match (not a search over sessions).
         evidence = mode == "hybrid" and filters.session_id is None
@@ -389,9 +405,31 @@ class SearchService:
         return self._top(kept, pool.limit)
 
     # --- sessions ------------------------------------------------------------------------------
-    async def search_sessions(self, *args: Any, **kwargs: Any) -> SessionSearchResults:
-        """Sessions by meaning and keywords, best first (arguments: `collect_sessions`)."""
-        pool = await self.collect_sessions(*args, **kwargs)
+    async def search_sessions(
+        self,
+        *,
+        query: str,
+        limit: int = 10,
+        threshold: float = 0.7,
+        agent: str | None = None,
+        project_id: uuid.UUID | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        active_only: bool = False,
+        mode: SearchMode = "hybrid",
+    ) -> SessionSearchResults:
+        """Sessions by meaning and keywords, best first."""
+        pool = await self.collect_sessions(
+            query=query,
+            limit=limit,
+            threshold=threshold,
+            agent=agent,
+            project_id=project_id,
+            since=since,
+            until=until,
+            active_only=active_only,
+            mode=mode,
+        )
         hits = [
             SessionHit(
                 **session_fields(e.row),
@@ -405,24 +443,21 @@ class SearchService:
 
     async def collect_sessions(
         self,
-        query: Any,
-        limit: Any = 10,
-        threshold: Any = 0.7,
-        agent: Any = None,
-        project_id: Any = None,
-        since: Any = None,
-        until: Any = None,
-        active_only: Any = False,
-        mode: Any = "hybrid",
+        *,
+        query: str,
+        limit: int = 10,
+        threshold: float = 0.7,
+        agent: str | None = None,
+        project_id: uuid.UUID | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        active_only: bool = False,
+        mode: SearchMode = "hybrid",
     ) -> SessionPool:
-        filters = SearchFilters(
-            agent=v.check_agent(agent, self._settings) if agent is not None else None,
-            project_id=v.parse_optional_uuid(project_id, "project_id"),
-            since=v.parse_datetime(since, "since"),
-            until=v.parse_datetime(until, "until"),
-            active_only=bool(active_only),
-        )
-        text, lim, thr, mode = self._check(query, limit, threshold, mode)
+        """The candidate sessions of a search, before ordering (arguments validated by
+        `schemas.SearchSessionsRequest`)."""
+        filters = SearchFilters(agent=agent, project_id=project_id, since=since, until=until, active_only=active_only)
+        text, lim, thr = query.strip(), limit, threshold
         pool = self._pool(lim)
         model = self._embedder.model
         # Events vote for their session; time filters apply to the session's start, not the event.

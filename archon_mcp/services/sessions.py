@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
 from archon_mcp.config import Settings
 from archon_mcp.db import Database
 from archon_mcp.embeddings import session_text
-from archon_mcp.errors import ConflictError, InvalidInputError, NotFoundError
+from archon_mcp.errors import ConflictError, NotFoundError
+from archon_mcp.models import AgentSession
 from archon_mcp.redact import redact_value
 from archon_mcp.repositories import events as events_repo
 from archon_mcp.repositories import sessions as sessions_repo
@@ -23,19 +28,18 @@ from archon_mcp.schemas import (
     SessionDetail,
     SessionOut,
     SessionPage,
+    iso_utc_or_none,
 )
-from archon_mcp.services import _validation as v
 from archon_mcp.services._convert import event_out, session_fields, session_out, session_with_count
 
-_FIND_HINT = "; list sessions with archon_list_sessions or archon_get_active_sessions"
 
-
-def _next_offset(offset: int, returned: int, total: int) -> int | None:
-    return offset + returned if offset + returned < total else None
+def _not_found(session_id: uuid.UUID) -> NotFoundError:
+    return NotFoundError(f"no session with id {session_id}", hint="find_session")
 
 
 class SessionService:
-    """Every session operation of the usage guide, with validation and one transaction each."""
+    """Every session operation of the usage guide, one transaction each. Arguments arrive validated
+    (the request models in `schemas`), as keywords."""
 
     def __init__(self, database: Database, settings: Settings, on_pending: Callable[[], None]) -> None:
         self._db = database
@@ -46,28 +50,20 @@ class SessionService:
         self._redact: Callable[[Any], Any] = redact_value if settings.redact == "all" else (lambda value: value)
 
     # --- helpers ------------------------------------------------------------------------------
-    def _limit(self, value: Any, field: str = "limit") -> int:
-        return v.check_int(value, field, 1, self._settings.max_page_size)
-
-    def _offset(self, value: Any) -> int:
-        return v.check_int(value, "offset", 0, 10_000_000)
-
-    def _days(self, value: Any) -> int:
-        return v.check_int(value, "days", 1, self._settings.max_days)
-
-    def _session_id(self, value: Any):
-        return v.parse_uuid(value, "session_id", ". Use the id returned by archon_create_session")
-
     def _needs_embedding(self, summary: str | None, metadata: dict[str, Any]) -> bool:
         return bool(session_text(summary, metadata))
 
-    async def _load(self, db, session_id, *, lock: Literal["share", "update"] | None = None):
+    async def _load(
+        self, db: AsyncSession, session_id: uuid.UUID, *, lock: Literal["share", "update"] | None = None
+    ) -> AgentSession:
         row = await sessions_repo.get(db, session_id, lock=lock)
         if row is None:
-            raise NotFoundError(f"no session with id {session_id}{_FIND_HINT}")
+            raise _not_found(session_id)
         return row
 
-    async def _detail(self, db, row, *, event_limit: int, event_offset: int | None) -> SessionDetail:
+    async def _detail(
+        self, db: AsyncConnection, row: Row[Any], *, event_limit: int, event_offset: int | None
+    ) -> SessionDetail:
         """`row` carries `event_count`. `event_offset=None` means: the latest `event_limit` events."""
         total = row.event_count
         offset = max(0, total - event_limit) if event_offset is None else event_offset
@@ -82,22 +78,21 @@ class SessionService:
         )
 
     # --- session management -------------------------------------------------------------------
-    async def create_session(self, agent: Any, project_id: Any = None, metadata: Any = None) -> SessionOut:
-        agent_name = v.check_agent(agent, self._settings)
-        project = v.parse_optional_uuid(project_id, "project_id")
-        meta = self._redact(v.check_json_object(metadata, "metadata", self._settings, required=False))
+    async def create_session(
+        self, *, agent: str, project_id: uuid.UUID | None = None, metadata: dict[str, Any] | None = None
+    ) -> SessionOut:
+        meta = self._redact(metadata or {})
         needs = self._needs_embedding(None, meta)
         async with self._db.connect() as conn:
             row = await sessions_repo.insert(
-                conn, agent=agent_name, project_id=project, metadata=meta, needs_embedding=needs
+                conn, agent=agent, project_id=project_id, metadata=meta, needs_embedding=needs
             )
         if needs:
             self._on_pending()
         return session_out(row)
 
-    async def end_session(self, session_id: Any, summary: Any = None) -> SessionOut:
-        sid = self._session_id(session_id)
-        text = self._redact(v.check_text(summary, "summary", self._settings.max_summary_chars, required=False))
+    async def end_session(self, *, session_id: uuid.UUID, summary: str | None = None) -> SessionOut:
+        sid, text = session_id, self._redact(summary)
         values: dict[str, Any] = {}
         if text is not None and text.strip():
             # A non-blank summary is always something to embed (session_text starts with it).
@@ -111,167 +106,141 @@ class SessionService:
             row = await sessions_repo.end_if_active(conn, sid, **values)
             if row is None:
                 ended = await self._ended_at(conn, sid)
-                raise ConflictError(
-                    f"session {sid} already ended at {ended}; to change its summary use "
-                    "archon_update_session_summary, to keep working start a new session with archon_create_session"
-                )
+                raise ConflictError(f"session {sid} already ended at {ended}", hint="ended_session")
         if row.needs_embedding:
             self._on_pending()
         return session_out(row)
 
-    async def get_session(self, session_id: Any, event_limit: Any = 100, event_offset: Any = 0) -> SessionDetail:
-        sid = self._session_id(session_id)
-        limit = v.check_int(event_limit, "event_limit", 1, self._settings.max_event_limit)
-        offset = self._offset(event_offset)
+    async def get_session(
+        self, *, session_id: uuid.UUID, event_limit: int = 100, event_offset: int = 0
+    ) -> SessionDetail:
         # Two statements, no transaction (autocommit): the session with its event count, then the
         # page of events. An event added in between can only make the page run one event further.
         async with self._db.connect() as conn:
-            row = await sessions_repo.get_with_event_count(conn, sid)
+            row = await sessions_repo.get_with_event_count(conn, session_id)
             if row is None:
-                raise NotFoundError(f"no session with id {sid}{_FIND_HINT}")
-            return await self._detail(conn, row, event_limit=limit, event_offset=offset)
+                raise _not_found(session_id)
+            return await self._detail(conn, row, event_limit=event_limit, event_offset=event_offset)
 
     async def list_sessions(
         self,
-        agent: Any = None,
-        project_id: Any = None,
-        since: Any = None,
-        limit: Any = 20,
-        offset: Any = 0,
-        until: Any = None,
+        *,
+        agent: str | None = None,
+        project_id: uuid.UUID | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        active: bool | None = None,
+        limit: int = 20,
+        offset: int = 0,
     ) -> SessionPage:
-        filters = {
-            "agent": v.check_agent(agent, self._settings) if agent is not None else None,
-            "project_id": v.parse_optional_uuid(project_id, "project_id"),
-            "since": v.parse_datetime(since, "since"),
-            "until": v.parse_datetime(until, "until"),
-        }
-        lim, off = self._limit(limit), self._offset(offset)
+        """Newest first with event counts; `active` True/False keeps only active/ended sessions."""
         async with self._db.session() as db:
-            rows, total = await sessions_repo.page(db, limit=lim, offset=off, **filters)
-        sessions = [session_out(row) for row, _ in rows]
-        return SessionPage(
-            sessions=sessions, total=total, limit=lim, offset=off, next_offset=_next_offset(off, len(sessions), total)
-        )
+            rows, total = await sessions_repo.page(
+                db,
+                limit=limit,
+                offset=offset,
+                agent=agent,
+                project_id=project_id,
+                since=since,
+                until=until,
+                active_only=active is True,
+                ended_only=active is False,
+            )
+        sessions = [session_with_count(row, n) for row, n in rows]
+        return SessionPage.of(sessions, total=total, limit=limit, offset=offset)
 
     # --- events -------------------------------------------------------------------------------
-    async def add_event(self, session_id: Any, event_type: Any, event_data: Any, metadata: Any = None) -> EventOut:
-        sid = self._session_id(session_id)
-        kind = v.check_event_type(event_type, self._settings)
-        data = self._redact(v.check_json_object(event_data, "event_data", self._settings, required=True))
-        meta = self._redact(v.check_json_object(metadata, "metadata", self._settings, required=False))
+    async def add_event(
+        self,
+        *,
+        session_id: uuid.UUID,
+        event_type: str,
+        event_data: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+    ) -> EventOut:
         async with self._db.connect() as conn:
-            row = await events_repo.insert_if_active(conn, sid, kind, data, meta)
+            row = await events_repo.insert_if_active(
+                conn, session_id, event_type, self._redact(event_data), self._redact(metadata or {})
+            )
             if row is None:
-                raise self._not_active_for_events(sid, await self._ended_at(conn, sid))
+                raise self._not_active_for_events(session_id, await self._ended_at(conn, session_id))
         self._on_pending()
         return event_out(row)
 
-    async def add_events(self, session_id: Any, events: Any) -> EventsAdded:
-        """Several events in one transaction (all stored, or none), in the order given."""
-        sid = self._session_id(session_id)
-        limit = self._settings.max_batch_events
-        if not isinstance(events, list) or not events:
-            raise InvalidInputError(
-                f"events must be a non-empty list (at most {limit}) of objects like "
-                '{"event_type": "task_completed", "event_data": {"task_id": "123"}}'
-            )
-        if len(events) > limit:
-            raise InvalidInputError(f"events has {len(events)} items; send at most {limit} per call")
-        rows = [self._batch_item(i, item) for i, item in enumerate(events)]
+    async def add_events(self, *, session_id: uuid.UUID, events: list[dict[str, Any]]) -> EventsAdded:
+        """Several events (checked dicts of event_type, event_data, metadata) in one transaction: all
+        stored, or none, in the order given."""
         async with self._db.connect() as conn:
-            stored = await events_repo.insert_many_if_active(conn, sid, rows)
+            events = [
+                {**e, "event_data": self._redact(e["event_data"]), "metadata": self._redact(e.get("metadata") or {})}
+                for e in events
+            ]
+            stored = await events_repo.insert_many_if_active(conn, session_id, events)
             if not stored:
-                raise self._not_active_for_events(sid, await self._ended_at(conn, sid))
+                raise self._not_active_for_events(session_id, await self._ended_at(conn, session_id))
         self._on_pending()
         return EventsAdded(
-            session_id=str(sid),
+            session_id=str(session_id),
             count=len(stored),
             ids=[str(e.id) for e in stored],
             first_timestamp=stored[0].timestamp,
             last_timestamp=stored[-1].timestamp,
         )
 
-    async def _ended_at(self, conn: Any, sid: Any) -> str | None:
+    async def _ended_at(self, conn: AsyncConnection, sid: uuid.UUID) -> str | None:
         """When the session ended (ISO 8601), None while it is active; NotFoundError if there is none."""
         exists, ended = await sessions_repo.ended_at(conn, sid)
         if not exists:
-            raise NotFoundError(f"no session with id {sid}{_FIND_HINT}")
-        return None if ended is None else ended.isoformat()
+            raise _not_found(sid)
+        return iso_utc_or_none(ended)
 
-    def _not_active_for_events(self, sid: Any, ended: str | None) -> ConflictError:
+    def _not_active_for_events(self, sid: uuid.UUID, ended: str | None) -> ConflictError:
         return ConflictError(
-            f"session {sid} ended at {ended}; events can only be added to an active session. Start a new "
-            "one with archon_create_session and log the event there"
+            f"session {sid} ended at {ended}; events can only be added to an active session", hint="add_to_active"
         )
 
-    def _batch_item(self, index: int, item: Any) -> dict[str, Any]:
-        where = f"events[{index}]"
-        if not isinstance(item, dict):
-            raise InvalidInputError(f"{where} must be an object with event_type, event_data and optional metadata")
-        unknown = sorted(set(item) - {"event_type", "event_data", "metadata"})
-        if unknown:
-            raise InvalidInputError(f"{where} has unknown fields {unknown}; allowed: event_type, event_data, metadata")
-        try:
-            return {
-                "event_type": v.check_event_type(item.get("event_type"), self._settings),
-                "event_data": self._redact(
-                    v.check_json_object(item.get("event_data"), "event_data", self._settings, required=True)
-                ),
-                "metadata": self._redact(
-                    v.check_json_object(item.get("metadata"), "metadata", self._settings, required=False)
-                ),
-            }
-        except InvalidInputError as exc:
-            raise InvalidInputError(f"{where}: {exc}") from exc
-
     # --- temporal queries ---------------------------------------------------------------------
-    async def get_last_session(self, agent: Any, event_limit: Any = 50) -> LastSession:
-        agent_name = v.check_agent(agent, self._settings)
-        limit = v.check_int(event_limit, "event_limit", 1, self._settings.max_event_limit)
+    async def get_last_session(self, *, agent: str, event_limit: int = 50) -> LastSession:
         async with self._db.connect() as conn:
-            row = await sessions_repo.latest_with_event_count(conn, agent_name)
+            row = await sessions_repo.latest_with_event_count(conn, agent)
             if row is None:
                 return LastSession(found=False, session=None)
-            return LastSession(found=True, session=await self._detail(conn, row, event_limit=limit, event_offset=None))
+            detail = await self._detail(conn, row, event_limit=event_limit, event_offset=None)
+            return LastSession(found=True, session=detail)
 
-    async def count_sessions(self, agent: Any, days: Any = 30) -> SessionCount:
-        agent_name = v.check_agent(agent, self._settings)
-        n_days = self._days(days)
-        since = datetime.now(UTC) - timedelta(days=n_days)
+    async def count_sessions(self, *, agent: str, days: int = 30) -> SessionCount:
+        since = datetime.now(UTC) - timedelta(days=days)
         async with self._db.session() as db:
-            total = await sessions_repo.count(db, agent=agent_name, since=since)
-        return SessionCount(agent=agent_name, days=n_days, since=since, count=total)
+            total = await sessions_repo.count(db, agent=agent, since=since)
+        return SessionCount(agent=agent, days=days, since=since, count=total)
 
-    async def get_recent_sessions(self, agent: Any, days: Any = 7, limit: Any = 20) -> RecentSessions:
-        agent_name = v.check_agent(agent, self._settings)
-        n_days, lim = self._days(days), self._limit(limit)
-        since = datetime.now(UTC) - timedelta(days=n_days)
+    async def get_recent_sessions(self, *, agent: str, days: int = 7, limit: int = 20) -> RecentSessions:
+        since = datetime.now(UTC) - timedelta(days=days)
         async with self._db.session() as db:
-            rows = await sessions_repo.recent_with_event_counts(db, agent=agent_name, since=since, limit=lim)
+            rows = await sessions_repo.recent_with_event_counts(db, agent=agent, since=since, limit=limit)
         sessions = [session_with_count(row, n) for row, n in rows]
         return RecentSessions(
-            agent=agent_name,
-            days=n_days,
+            agent=agent,
+            days=days,
             since=since,
             sessions=sessions,
             total_events=sum(s.event_count for s in sessions),
         )
 
     # --- summaries ----------------------------------------------------------------------------
-    async def update_session_summary(self, session_id: Any, summary: Any, metadata: Any = None) -> SessionOut:
-        sid = self._session_id(session_id)
-        text = self._redact(v.check_text(summary, "summary", self._settings.max_summary_chars))
-        meta = self._redact(v.check_json_object(metadata, "metadata", self._settings, required=False))
+    async def update_session_summary(
+        self, *, session_id: uuid.UUID, summary: str, metadata: dict[str, Any] | None = None
+    ) -> SessionOut:
         async with self._db.session() as db, db.begin():
-            row = await self._load(db, sid, lock="update")
-            merged = {**(row.metadata_ or {}), **meta}
+            row = await self._load(db, session_id, lock="update")
+            summary = self._redact(summary)
+            merged = {**(row.metadata_ or {}), **self._redact(metadata or {})}
             row = await sessions_repo.set_fields(
                 db,
-                sid,
-                summary=text,
+                session_id,
+                summary=summary,
                 metadata_=merged,
-                needs_embedding=self._needs_embedding(text, merged),
+                needs_embedding=self._needs_embedding(summary, merged),
                 embedding_attempts=0,
                 embedding_next_attempt_at=None,
             )
@@ -280,17 +249,11 @@ class SessionService:
         return session_out(row)
 
     async def get_active_sessions(
-        self, agent: Any = None, project_id: Any = None, limit: Any = 50, offset: Any = 0
+        self, *, agent: str | None = None, project_id: uuid.UUID | None = None, limit: int = 50, offset: int = 0
     ) -> ActiveSessions:
-        filters = {
-            "agent": v.check_agent(agent, self._settings) if agent is not None else None,
-            "project_id": v.parse_optional_uuid(project_id, "project_id"),
-            "active_only": True,
-        }
-        lim, off = self._limit(limit), self._offset(offset)
         async with self._db.session() as db:
-            rows, total = await sessions_repo.page(db, limit=lim, offset=off, with_event_count=True, **filters)
-        sessions = [session_with_count(row, n or 0) for row, n in rows]
-        return ActiveSessions(
-            sessions=sessions, total=total, limit=lim, offset=off, next_offset=_next_offset(off, len(sessions), total)
-        )
+            rows, total = await sessions_repo.page(
+                db, limit=limit, offset=offset, agent=agent, project_id=project_id, active_only=True
+            )
+        sessions = [session_with_count(row, n) for row, n in rows]
+        return ActiveSessions.of(sessions, total=total, limit=limit, offset=offset)

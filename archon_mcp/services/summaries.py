@@ -17,18 +17,17 @@ from typing import Any
 from archon_mcp.config import Settings, SummaryMethod
 from archon_mcp.db import Database
 from archon_mcp.embeddings import event_text
-from archon_mcp.errors import ArchonError, ConflictError, InvalidInputError, NotFoundError
+from archon_mcp.errors import ArchonError, ConflictError, NotFoundError
 from archon_mcp.models import AgentSession, SessionEvent
 from archon_mcp.repositories import events as events_repo
 from archon_mcp.repositories import sessions as sessions_repo
 from archon_mcp.repositories import summaries as summaries_repo
-from archon_mcp.schemas import SessionOut
-from archon_mcp.services import _validation as v
+from archon_mcp.schemas import SessionOut, iso_utc
+from archon_mcp.schemas import clean_item as _clean_item
 from archon_mcp.services._convert import session_out
 from archon_mcp.services.sessions import SessionService
 from archon_mcp.services.summary_format import (
     MAX_ITEMS,
-    METHODS,
     SUMMARY_JSON_SCHEMA,
     SYSTEM_PROMPT,
     MethodAttempt,
@@ -36,7 +35,6 @@ from archon_mcp.services.summary_format import (
     SessionSummary,
     SummaryDraft,
     SummaryFormatError,
-    _clean_item,
     parse_draft,
 )
 
@@ -336,33 +334,22 @@ class SummaryService:
         self._background: set[asyncio.Task[None]] = set()
 
     # --- inputs -------------------------------------------------------------------------------------
-    def order(self, methods: Any = None) -> list[SummaryMethod]:
+    def order(self, methods: Sequence[SummaryMethod] | None = None) -> list[SummaryMethod]:
         """The methods to try: the configured order (or `methods`), extractive always last."""
-        if methods is None:
-            chosen = list(self._settings.summarizer_order)
-        else:
-            if isinstance(methods, str):
-                methods = [m.strip() for m in methods.split(",")]
-            if not isinstance(methods, list | tuple) or not methods:
-                raise InvalidInputError(f"methods must be a non-empty list of {', '.join(METHODS)}")
-            chosen = []
-            for method in methods:
-                if method not in METHODS:
-                    raise InvalidInputError(f"unknown summary method {method!r}; use one of {', '.join(METHODS)}")
-                chosen.append(method)
+        chosen = list(self._settings.summarizer_order if methods is None else methods)
         ordered = list(dict.fromkeys(chosen))
         if "extractive" not in ordered:
             ordered.append("extractive")
         return ordered
 
-    async def material(self, session_id: Any) -> SummaryMaterial:
+    async def material(self, session_id: uuid.UUID) -> SummaryMaterial:
         """The session and a bounded read of its events (the first and the last ones), chunked."""
-        sid = v.parse_uuid(session_id, "session_id", ". Use the id returned by archon_create_session")
+        sid = session_id
         cap = self._settings.summarizer_max_events
         async with self._db.session() as db:
             row = await sessions_repo.get(db, sid)
             if row is None:
-                raise NotFoundError(f"no session with id {sid}; list sessions with archon_list_sessions")
+                raise NotFoundError(f"no session with id {sid}", hint="find_session")
             total = await events_repo.count_for_session(db, sid)
             if total <= cap:
                 events = await events_repo.window(db, sid, limit=cap, offset=0)
@@ -371,10 +358,7 @@ class SummaryService:
                 tail = await events_repo.window(db, sid, limit=cap - cap // 2, offset=total - (cap - cap // 2))
                 events = head + tail
         if not events:
-            raise ConflictError(
-                f"session {sid} has no events to summarise; log them with archon_add_event, "
-                "or write the summary yourself with archon_update_session_summary"
-            )
+            raise ConflictError(f"session {sid} has no events to summarise", hint="no_events")
         lines = [_event_line(e, 600) for e in events]
         groups, dropped = chunk_lines(
             lines, self._settings.summarizer_chunk_chars, self._settings.summarizer_max_chunks
@@ -385,9 +369,9 @@ class SummaryService:
     # --- summarise ----------------------------------------------------------------------------------
     async def summarize(
         self,
-        session_id: Any,
         *,
-        methods: Any = None,
+        session_id: uuid.UUID,
+        methods: Sequence[SummaryMethod] | None = None,
         store: bool = True,
         sampler: ChatModel | None = None,
         sampled: SampledAnswer | None = None,
@@ -459,9 +443,9 @@ class SummaryService:
             "summary_method": method,
             "summary_model": model,
             "summary_status": "done",
-            "summarized_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "summarized_at": iso_utc(datetime.now(UTC)),
         }
-        return await self._sessions.update_session_summary(str(sid), draft.summary, metadata)
+        return await self._sessions.update_session_summary(session_id=sid, summary=draft.summary, metadata=metadata)
 
     # --- summarise on end, in the background --------------------------------------------------------
     def summarizing_on_end(
@@ -469,8 +453,8 @@ class SummaryService:
     ) -> Callable[..., Awaitable[SessionOut]]:
         """Wrap SessionService.end_session: a session ended without a summary gets one in the background."""
 
-        async def end_session_then_summarize(session_id: Any, summary: Any = None) -> SessionOut:
-            ended = await end_session(session_id, summary)
+        async def end_session_then_summarize(*, session_id: uuid.UUID, summary: str | None = None) -> SessionOut:
+            ended = await end_session(session_id=session_id, summary=summary)
             if ended.summary:
                 return ended
             return await self.schedule(ended)
@@ -499,7 +483,7 @@ class SummaryService:
                 return  # deleted, or someone wrote a summary meanwhile
             # No client request to sample from in the background: the configured order without sampling.
             methods = [m for m in self.order() if m != "sampling"]
-            await self.summarize(str(sid), methods=methods, sampling_unavailable="background summary")
+            await self.summarize(session_id=sid, methods=methods, sampling_unavailable="background summary")
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -26,7 +26,7 @@ from archon_mcp.db import Database
 from archon_mcp.embeddings import session_text
 from archon_mcp.errors import InvalidInputError
 from archon_mcp.repositories import transfer as repo
-from archon_mcp.services import _validation as v
+from archon_mcp.schemas import _checks as v
 
 EXPORT_FORMAT = "archon-export"
 EXPORT_VERSION = 1
@@ -89,19 +89,19 @@ async def export_jsonl(
     settings: Settings,
     out: BinaryIO,
     *,
-    agent: Any = None,
-    project_id: Any = None,
-    since: Any = None,
+    agent: str | None = None,
+    project_id: str | None = None,
+    since: str | None = None,
     batch_size: int = 500,
 ) -> ExportResult:
-    """Write a header, then each matching session (oldest first) followed by its events. One
+    """Write a header, then each matching session (oldest first) followed by its events (the filters
+    are the command line's text, checked here). One
     REPEATABLE READ transaction gives a consistent snapshot; sessions come in keyset-paged batches
     and their events through a server-side cursor, so memory does not grow with the store."""
-    filters = {
-        "agent": v.check_agent(agent, settings) if agent is not None else None,
-        "project_id": v.parse_optional_uuid(project_id, "project_id"),
-        "since": v.parse_datetime(since, "since"),
-    }
+    agent_name = v.check_agent(agent, settings) if agent is not None else None
+    project = v.parse_optional_uuid(project_id, "project_id")
+    start = v.parse_datetime(since, "since")
+    filters = {"agent": agent_name, "project_id": project, "since": start}
     stored = await database.stored_embedding_config()
     header: dict[str, Any] = {
         "type": EXPORT_FORMAT,
@@ -111,15 +111,17 @@ async def export_jsonl(
         "embedding_dimensions": stored.dimensions if stored else settings.resolved_embedding_dimensions,
         "filters": {k: str(value) if k == "project_id" else value for k, value in filters.items() if value is not None},
     }
-    if filters["since"] is not None:
-        header["filters"]["since"] = _time(filters["since"])
+    if start is not None:
+        header["filters"]["since"] = _time(start)
     out.write(_line(header))
     result = ExportResult()
     async with database.session() as db:
         await db.connection(execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True})
         after: tuple[datetime, uuid.UUID] | None = None
         while True:
-            sessions = await repo.session_batch(db, after=after, limit=batch_size, **filters)
+            sessions = await repo.session_batch(
+                db, after=after, limit=batch_size, agent=agent_name, project_id=project, since=start
+            )
             if not sessions:
                 break
             written = 0  # sessions of this batch already written
@@ -362,7 +364,7 @@ class PurgeResult:
         )
 
 
-def parse_age(value: Any) -> timedelta:
+def parse_age(value: str) -> timedelta:
     """`90d`, `12h`, `2w` -> a timedelta."""
     match = _AGE.match(value) if isinstance(value, str) else None
     if match is None:
@@ -381,8 +383,8 @@ async def purge(
     database: Database,
     settings: Settings,
     *,
-    older_than: Any,
-    agent: Any = None,
+    older_than: str,
+    agent: str | None = None,
     dry_run: bool = False,
     batch_size: int = 1000,
 ) -> PurgeResult:

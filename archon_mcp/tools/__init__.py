@@ -1,11 +1,19 @@
-"""MCP tools: thin wrappers that validate via the services and shape the output."""
+"""MCP tools: one per operation of `archon_mcp.operations`, its parameters generated from the request model."""
 
 from __future__ import annotations
 
-from mcp.server.mcpserver import MCPServer
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.mcpserver import Context, MCPServer
 
 from archon_mcp.config import Settings
-from archon_mcp.tools import admin, events, search, sessions, summaries
+from archon_mcp.operations import OPERATIONS, Operation
+from archon_mcp.schemas import Request
+from archon_mcp.tools import summaries
+from archon_mcp.tools._runtime import READ_ONLY, WRITE, register_tool
+
+if TYPE_CHECKING:
+    from archon_mcp.app import AppContext
 
 TOOL_NAMES = (
     "archon_create_session",
@@ -27,9 +35,23 @@ TOOL_NAMES = (
 )
 
 
+def _register(server: MCPServer, settings: Settings, op: Operation[Any, Any]) -> None:
+    async def call(app: AppContext, request: Request, _: Context) -> Any:
+        return await op.run(app, request)
+
+    register_tool(
+        server,
+        settings,
+        op.request,
+        call,
+        name=op.tool,
+        description=op.description,
+        output=op.output,
+        annotations=READ_ONLY if op.read_only else WRITE,
+    )
+
+
 def register_tools(server: MCPServer, settings: Settings) -> None:
-    sessions.register(server, settings)
-    events.register(server, settings)
-    search.register(server, settings)
-    admin.register(server, settings)
+    for op in OPERATIONS:
+        _register(server, settings, op)
     summaries.register(server, settings)

@@ -1,4 +1,4 @@
-"""Summary and resume tools: archon_summarize_session, archon_resume_context.
+"""archon_summarize_session: the summary operation plus MCP sampling of the client's own model.
 
 MCP sampling reaches the client's model in one of two ways. A handshake-era client (protocol up to
 2025-11-25) is asked mid-call, so the service drives map-reduce itself and any failure falls through
@@ -17,34 +17,19 @@ from mcp.server.mcpserver.resolve import Resolve, Sample
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import CreateMessageResult, SamplingMessage, TextContent
 from mcp_types.version import is_version_at_least
-from pydantic import Field
 
 from archon_mcp.config import Settings
 from archon_mcp.errors import ArchonError
-from archon_mcp.services.resume_format import ResumeContext
-from archon_mcp.services.summary_format import (
-    SYSTEM_PROMPT,
-    SampledAnswer,
-    SessionSummary,
-    SummaryFormatError,
-    parse_draft,
-)
-from archon_mcp.tools._runtime import app_of, run_tool
-from archon_mcp.tools.sessions import READ_ONLY, WRITE, SessionId
+from archon_mcp.operations import summarize_session
+from archon_mcp.schemas import SessionSummary, SummarizeSessionRequest
+from archon_mcp.services.summary_format import SYSTEM_PROMPT, SampledAnswer, SummaryFormatError, parse_draft
+from archon_mcp.tools._runtime import WRITE, app_of, register_tool
 
 if TYPE_CHECKING:
+    from archon_mcp.app import AppContext
     from archon_mcp.services.summaries import SummaryMaterial
 
 _INPUT_REQUIRED_VERSION = "2026-07-28"
-
-Methods = Annotated[
-    list[str] | None,
-    Field(
-        description="Methods to try, in order, from: sampling (your own model, if your client supports MCP "
-        "sampling), openai (the server's configured chat model), extractive (offline digest of the events, "
-        "always works and is always tried last). Omit for the server's configured order."
-    ),
-]
 
 
 @dataclass
@@ -85,11 +70,12 @@ def _uses_input_required(ctx: Context) -> bool:
     return version is not None and is_version_at_least(version, _INPUT_REQUIRED_VERSION)
 
 
-async def sampling_plan(ctx: Context, session_id: str, methods: list[str] | None) -> SamplingPlan:
+async def sampling_plan(ctx: Context, session_id: Any, methods: Any) -> SamplingPlan:
     """Whether to sample, and the events to sample over (read once per round)."""
     app = await app_of(ctx)
     try:
-        wanted = "sampling" in app.summaries.order(methods)
+        request = SummarizeSessionRequest.parse(app.settings, session_id=session_id, methods=methods)
+        wanted = "sampling" in app.summaries.order(request.methods)
     except ArchonError as exc:
         return SamplingPlan(None, str(exc))  # the tool body reports it
     if not wanted:
@@ -99,7 +85,7 @@ async def sampling_plan(ctx: Context, session_id: str, methods: list[str] | None
     if not _uses_input_required(ctx):
         return SamplingPlan(None, "", direct=bool(ctx.session.can_send_request))
     try:
-        material = await app.summaries.material(session_id)
+        material = await app.summaries.material(request.session_id)
     except ArchonError as exc:
         return SamplingPlan(None, str(exc))
     return SamplingPlan(material, "")
@@ -177,56 +163,53 @@ class DirectSampler:
         return _answer_text(result)
 
 
+SUMMARIZE_DESCRIPTION = """Summarise a session (active or ended) from its events: `summary` plus `key_events`,
+    `decisions`, `outcomes` and `next_steps`, saved like archon_update_session_summary (metadata
+    merged, re-embedded so archon_search_sessions finds it). `method` says who wrote it: sampling
+    (your own model, when your client supports MCP sampling), openai (the server's chat model) or
+    extractive (from the events, offline). A bad model answer falls back to the next method and is
+    never stored; `attempts` lists what was tried. Long sessions are summarised in parts."""
+
+
+def _sampling(ctx: Context, settings: Settings, sampled: CreateMessageResult | SamplingSkip | None) -> dict[str, Any]:
+    """What the tool learned from MCP sampling, as arguments of SummaryService.summarize."""
+    if isinstance(sampled, SamplingSkip):
+        if sampled.reason == "direct":
+            return {"sampler": DirectSampler(ctx, settings)}
+        if sampled.failed:
+            return {"sampled": SampledAnswer(None, sampled.reason)}
+        return {"sampling_unavailable": sampled.reason}
+    if sampled is None:
+        return {}
+    try:
+        draft = parse_draft(_answer_text(sampled))
+        return {"sampled": SampledAnswer(draft, sampled.model or "the client's model", sampled.model)}
+    except SummaryFormatError as exc:
+        return {"sampled": SampledAnswer(None, f"the client's model answered badly: {exc}")}
+
+
 def register(server: MCPServer, settings: Settings) -> None:
-    agents = ", ".join(settings.agents)
     sample_whole = _whole_resolver(settings)
 
-    @server.tool(annotations=WRITE)
-    async def archon_summarize_session(
-        ctx: Context,
-        session_id: SessionId,
-        methods: Methods = None,
-        store: Annotated[
-            bool, Field(description="Save it as the session's summary (re-embedded for search). False: preview only.")
-        ] = True,
-        *,
-        sampled: Annotated[CreateMessageResult | SamplingSkip, Resolve(sample_whole)],
+    async def call(
+        app: "AppContext", request: SummarizeSessionRequest, ctx: Context, *, sampled: Any = None
     ) -> SessionSummary:
-        """Summarise a session (active or ended) from its events: `summary` plus `key_events`,
-        `decisions`, `outcomes` and `next_steps`, saved like archon_update_session_summary (metadata
-        merged, re-embedded so archon_search_sessions finds it). `method` says who wrote it: sampling
-        (your own model, when your client supports MCP sampling), openai (the server's chat model) or
-        extractive (from the events, offline). A bad model answer falls back to the next method and is
-        never stored; `attempts` lists what was tried. Long sessions are summarised in parts."""
-        app = await app_of(ctx)
-        kwargs: dict[str, Any] = {"methods": methods, "store": store}
-        if isinstance(sampled, SamplingSkip):
-            if sampled.reason == "direct":
-                kwargs["sampler"] = DirectSampler(ctx, settings)
-            elif sampled.failed:
-                kwargs["sampled"] = SampledAnswer(None, sampled.reason)
-            else:
-                kwargs["sampling_unavailable"] = sampled.reason
-        elif sampled is not None:
-            try:
-                draft = parse_draft(_answer_text(sampled))
-                kwargs["sampled"] = SampledAnswer(draft, sampled.model or "the client's model", sampled.model)
-            except SummaryFormatError as exc:
-                kwargs["sampled"] = SampledAnswer(None, f"the client's model answered badly: {exc}")
-        return await run_tool(app.summaries.summarize(session_id, **kwargs))
+        return await summarize_session(app, request, **_sampling(ctx, settings, sampled))
 
-    @server.tool(annotations=READ_ONLY)
-    async def archon_resume_context(
-        ctx: Context,
-        agent: Annotated[str, Field(description=f"Agent name, one of: {agents}.")],
-        project_id: Annotated[str | None, Field(description="Only this project's sessions (UUID).")] = None,
-        max_tokens: Annotated[
-            int, Field(description="Size budget of the answer in tokens (estimated as characters / 4), 200..50000.")
-        ] = 2000,
-    ) -> ResumeContext:
-        """Call at the start of work to get your bearings in one call: the last session's summary and
-        next steps, open tasks (created but not completed) across recent sessions, recent decisions,
-        unresolved errors, and the most relevant earlier sessions of the project. Lists are newest
-        first; when the answer would exceed max_tokens the least important items are left out and
-        `trimmed` says how many."""
-        return await run_tool((await app_of(ctx)).resume.resume_context(agent, project_id, max_tokens))
+    register_tool(
+        server,
+        settings,
+        SummarizeSessionRequest,
+        call,
+        name="archon_summarize_session",
+        description=SUMMARIZE_DESCRIPTION,
+        output=SessionSummary,
+        annotations=WRITE,
+        extra=[
+            inspect.Parameter(
+                "sampled",
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=Annotated[CreateMessageResult | SamplingSkip, Resolve(sample_whole)],
+            )
+        ],
+    )

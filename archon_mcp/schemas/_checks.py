@@ -1,4 +1,4 @@
-"""Argument checks shared by every entry point. Each error says what was wrong and how to fix it."""
+"""Argument checks behind the request models (and the CLI). Each error says what was wrong and how to fix it."""
 
 from __future__ import annotations
 
@@ -10,22 +10,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from archon_mcp.config import Settings
-from archon_mcp.errors import InvalidInputError
+from archon_mcp.errors import Hint, InvalidInputError
 
 # Postgres timestamptz spans 4713 BC .. 294276 AD, Python's datetime 1..9999: accept the overlap.
 _MIN_YEAR, _MAX_YEAR = 1, 9999
 
 
-def parse_uuid(value: Any, field: str, hint: str = "") -> uuid.UUID:
+def parse_uuid(value: Any, field: str, hint: Hint | None = None) -> uuid.UUID:
     if isinstance(value, uuid.UUID):
         return value
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInputError(f"{field} is required and must be a UUID string{hint}")
+        raise InvalidInputError(f"{field} is required and must be a UUID string", hint=hint)
     try:
         return uuid.UUID(value.strip())
     except ValueError:
         raise InvalidInputError(
-            f"{field} {value[:80]!r} is not a valid UUID (expected e.g. '1c2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f'){hint}"
+            f"{field} {value[:80]!r} is not a valid UUID (expected e.g. '1c2e3f40-5a6b-4c7d-8e9f-0a1b2c3d4e5f')",
+            hint=hint,
         ) from None
 
 

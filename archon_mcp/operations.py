@@ -1,0 +1,333 @@
+"""Every operation once: its request model, its answer and the service call that serves it.
+
+The MCP tools (`tools/`) and the REST endpoints (`api/_routes.py`) are both generated from or call
+into this table, so an operation cannot take other parameters, defaults or checks on one edge than
+on the other. The `description` is what the calling model reads as the tool's description."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from archon_mcp.schemas import (
+    ActiveSessions,
+    AddEventRequest,
+    AddEventsRequest,
+    BrowseSessionsRequest,
+    CountSessionsRequest,
+    CreateSessionRequest,
+    EndSessionRequest,
+    EventOut,
+    EventsAdded,
+    EventSearchResults,
+    GetActiveSessionsRequest,
+    GetLastSessionRequest,
+    GetRecentSessionsRequest,
+    GetSessionRequest,
+    GetStatsRequest,
+    LastSession,
+    ListSessionsRequest,
+    RecentSessions,
+    Request,
+    ResumeContext,
+    ResumeContextRequest,
+    SearchEventsRequest,
+    SearchSessionsRequest,
+    SessionCount,
+    SessionDetail,
+    SessionOut,
+    SessionPage,
+    SessionSearchResults,
+    SessionSummary,
+    StoreStats,
+    SummarizeSessionRequest,
+    UpdateSessionSummaryRequest,
+)
+
+if TYPE_CHECKING:
+    from archon_mcp.app import AppContext
+
+R = TypeVar("R", bound=Request)
+O = TypeVar("O", bound=BaseModel)  # noqa: E741
+
+
+@dataclass(frozen=True)
+class Operation(Generic[R, O]):
+    tool: str  # the MCP tool's name
+    request: type[R]
+    output: type[O]
+    run: Callable[[AppContext, R], Awaitable[O]]
+    description: str
+    read_only: bool
+
+
+# --- the service calls ------------------------------------------------------------------------------
+async def create_session(app: AppContext, r: CreateSessionRequest) -> SessionOut:
+    return await app.sessions.create_session(agent=r.agent, project_id=r.project_id, metadata=r.metadata)
+
+
+async def end_session(app: AppContext, r: EndSessionRequest) -> SessionOut:
+    return await app.sessions.end_session(session_id=r.session_id, summary=r.summary)
+
+
+async def get_session(app: AppContext, r: GetSessionRequest) -> SessionDetail:
+    return await app.sessions.get_session(
+        session_id=r.session_id, event_limit=r.event_limit, event_offset=r.event_offset
+    )
+
+
+async def list_sessions(app: AppContext, r: ListSessionsRequest) -> SessionPage:
+    active = r.active if isinstance(r, BrowseSessionsRequest) else None  # REST's status filter
+    return await app.sessions.list_sessions(
+        agent=r.agent,
+        project_id=r.project_id,
+        since=r.since,
+        until=r.until,
+        active=active,
+        limit=r.limit,
+        offset=r.offset,
+    )
+
+
+async def add_event(app: AppContext, r: AddEventRequest) -> EventOut:
+    return await app.sessions.add_event(
+        session_id=r.session_id, event_type=r.event_type, event_data=r.event_data, metadata=r.metadata
+    )
+
+
+async def add_events(app: AppContext, r: AddEventsRequest) -> EventsAdded:
+    return await app.sessions.add_events(session_id=r.session_id, events=r.events)
+
+
+async def search_sessions(app: AppContext, r: SearchSessionsRequest) -> SessionSearchResults:
+    return await app.search.search_sessions(
+        query=r.query,
+        limit=r.limit,
+        threshold=r.threshold,
+        agent=r.agent,
+        project_id=r.project_id,
+        since=r.since,
+        until=r.until,
+        active_only=r.active_only,
+        mode=r.mode,
+    )
+
+
+async def search_events(app: AppContext, r: SearchEventsRequest) -> EventSearchResults:
+    return await app.search.search_events(
+        query=r.query,
+        limit=r.limit,
+        threshold=r.threshold,
+        session_id=r.session_id,
+        event_type=r.event_type,
+        agent=r.agent,
+        project_id=r.project_id,
+        since=r.since,
+        until=r.until,
+        mode=r.mode,
+    )
+
+
+async def get_last_session(app: AppContext, r: GetLastSessionRequest) -> LastSession:
+    return await app.sessions.get_last_session(agent=r.agent, event_limit=r.event_limit)
+
+
+async def count_sessions(app: AppContext, r: CountSessionsRequest) -> SessionCount:
+    return await app.sessions.count_sessions(agent=r.agent, days=r.days)
+
+
+async def get_recent_sessions(app: AppContext, r: GetRecentSessionsRequest) -> RecentSessions:
+    return await app.sessions.get_recent_sessions(agent=r.agent, days=r.days, limit=r.limit)
+
+
+async def update_session_summary(app: AppContext, r: UpdateSessionSummaryRequest) -> SessionOut:
+    return await app.sessions.update_session_summary(session_id=r.session_id, summary=r.summary, metadata=r.metadata)
+
+
+async def get_active_sessions(app: AppContext, r: GetActiveSessionsRequest) -> ActiveSessions:
+    return await app.sessions.get_active_sessions(
+        agent=r.agent, project_id=r.project_id, limit=r.limit, offset=r.offset
+    )
+
+
+async def get_stats(app: AppContext, _: GetStatsRequest) -> StoreStats:
+    from archon_mcp.services.maintenance import store_stats
+
+    return await store_stats(app.database, app.embedder, app.worker)
+
+
+async def resume_context(app: AppContext, r: ResumeContextRequest) -> ResumeContext:
+    return await app.resume.resume_context(agent=r.agent, project_id=r.project_id, max_tokens=r.max_tokens)
+
+
+async def summarize_session(app: AppContext, r: SummarizeSessionRequest, **sampling: Any) -> SessionSummary:
+    """`sampling`: what MCP sampling of the client's model gave (tools/summaries.py); without it the
+    sampling method is skipped, as over REST."""
+    return await app.summaries.summarize(session_id=r.session_id, methods=r.methods, store=r.store, **sampling)
+
+
+def _op(
+    tool: str,
+    request: type[R],
+    output: type[O],
+    run: Callable[[AppContext, R], Awaitable[O]],
+    *,
+    read_only: bool,
+    description: str,
+) -> Operation[Any, Any]:
+    return Operation(tool, request, output, run, description, read_only)
+
+
+# --- the table (archon_summarize_session, which also samples the client's model, registers itself in
+# tools/summaries.py) ------------------------------------------------------------------------------
+OPERATIONS: tuple[Operation[Any, Any], ...] = (
+    _op(
+        "archon_create_session",
+        CreateSessionRequest,
+        SessionOut,
+        create_session,
+        read_only=False,
+        description="""Start a new work session for an agent. Call this at the start of a logical unit of work
+        (a feature, a bug fix), then log events with archon_add_event and finish with
+        archon_end_session. Returns the session; keep its `id`.""",
+    ),
+    _op(
+        "archon_end_session",
+        EndSessionRequest,
+        SessionOut,
+        end_session,
+        read_only=False,
+        description="""End an active session, optionally with a summary. A session can be ended once; to change
+        the summary later use archon_update_session_summary. Returns the ended session.""",
+    ),
+    _op(
+        "archon_get_session",
+        GetSessionRequest,
+        SessionDetail,
+        get_session,
+        read_only=True,
+        description="""Get one session with its events in time order (oldest first). `event_count` is the total;
+        page through long sessions with event_offset.""",
+    ),
+    _op(
+        "archon_list_sessions",
+        ListSessionsRequest,
+        SessionPage,
+        list_sessions,
+        read_only=True,
+        description="""List sessions, newest first, without their events (each with its event_count). Filter by
+        agent, project and start time.""",
+    ),
+    _op(
+        "archon_add_event",
+        AddEventRequest,
+        EventOut,
+        add_event,
+        read_only=False,
+        description="""Log a significant event (task created/completed, decision made, error hit, pattern seen,
+        context shared) to an active session. The event is stored at once and embedded for
+        semantic search in the background. Fails if the session has ended.""",
+    ),
+    _op(
+        "archon_add_events",
+        AddEventsRequest,
+        EventsAdded,
+        add_events,
+        read_only=False,
+        description="""Log several events to an active session in one call (a burst of steps, a buffered log):
+        all are stored or none, in the order given, and embedded in the background. Faster than
+        one archon_add_event per event.""",
+    ),
+    _op(
+        "archon_search_sessions",
+        SearchSessionsRequest,
+        SessionSearchResults,
+        search_sessions,
+        read_only=True,
+        description="""Find sessions by meaning and keywords: their summary, key events and metadata, and their
+        events (so sessions without a summary are found too). Best match first, each with
+        `similarity` (0..1) and `matched_by`. Rows not yet embedded are still found by keyword.""",
+    ),
+    _op(
+        "archon_search_events",
+        SearchEventsRequest,
+        EventSearchResults,
+        search_events,
+        read_only=True,
+        description="""Find events by meaning and keywords of their type and data (exact identifiers such as
+        error names, file names and task ids match too), best match first, each with `similarity`,
+        `matched_by` and its session_id.""",
+    ),
+    _op(
+        "archon_get_last_session",
+        GetLastSessionRequest,
+        LastSession,
+        get_last_session,
+        read_only=True,
+        description="""Get the agent's most recent session with its latest events (oldest first), to resume
+        where it left off. `found` is false when the agent has no sessions.""",
+    ),
+    _op(
+        "archon_count_sessions",
+        CountSessionsRequest,
+        SessionCount,
+        count_sessions,
+        read_only=True,
+        description="""Count the agent's sessions started in the last `days` days (activity metrics, e.g. this
+        week vs this month). Returns the count and the cut-off time.""",
+    ),
+    _op(
+        "archon_get_recent_sessions",
+        GetRecentSessionsRequest,
+        RecentSessions,
+        get_recent_sessions,
+        read_only=True,
+        description="""The agent's sessions from the last `days` days, newest first, each with its
+        `event_count`, plus `total_events`: activity at a glance.""",
+    ),
+    _op(
+        "archon_update_session_summary",
+        UpdateSessionSummaryRequest,
+        SessionOut,
+        update_session_summary,
+        read_only=False,
+        description="""Replace a session's summary (active or ended) and merge metadata into it, e.g. after
+        summarising. The session is re-embedded so search sees the new summary.""",
+    ),
+    _op(
+        "archon_get_active_sessions",
+        GetActiveSessionsRequest,
+        ActiveSessions,
+        get_active_sessions,
+        read_only=True,
+        description="""Sessions that have not been ended yet, newest first, each with its event_count.
+        Use it to find work left open; end stale ones with archon_end_session.""",
+    ),
+    _op(
+        "archon_get_stats",
+        GetStatsRequest,
+        StoreStats,
+        get_stats,
+        read_only=True,
+        description="""Counts of sessions (all, active) and events, how many are still waiting for an embedding
+        (pending rows are stored and keyword-findable, and are retried until embedded), and which
+        embedding model is in use.""",
+    ),
+    _op(
+        "archon_resume_context",
+        ResumeContextRequest,
+        ResumeContext,
+        resume_context,
+        read_only=True,
+        description="""Call at the start of work to get your bearings in one call: the last session's summary and
+        next steps, open tasks (created but not completed) across recent sessions, recent decisions,
+        unresolved errors, and the most relevant earlier sessions of the project. Lists are newest
+        first; when the answer would exceed max_tokens the least important items are left out and
+        `trimmed` says how many.""",
+    ),
+)
+
+BY_TOOL: dict[str, Operation[Any, Any]] = {op.tool: op for op in OPERATIONS}
