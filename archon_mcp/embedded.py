@@ -18,7 +18,7 @@ checkpoint (seconds on a busy store); a process that attaches meanwhile waits fo
 end, then starts the server again.
 
 This uses the package's internals (its instance cache, `ensure_*`); pinned by
-tests/test_lifecycle.py.
+tests/integration/test_lifecycle.py.
 """
 
 from __future__ import annotations

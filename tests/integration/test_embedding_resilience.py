@@ -18,9 +18,8 @@ from archon_mcp.errors import EmbeddingModelMismatchError
 from archon_mcp.server import build_server
 from archon_mcp.services.embedding_worker import EmbeddingWorker
 from archon_mcp.services.maintenance import embed_until_done, prepare_reembed, store_stats
-from tests.conftest import create_database, make_settings
 from tests.fakes import FakeEmbeddingsServer
-from tests.helpers import call
+from tests.helpers import call, create_database, make_settings
 
 pytestmark = pytest.mark.anyio
 

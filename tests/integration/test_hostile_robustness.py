@@ -21,8 +21,7 @@ import pytest
 
 from archon_mcp.config import Settings
 from archon_mcp.services.transfer import import_jsonl
-from tests.helpers import call, call_error
-from tests.test_transports import archon_command, server_env
+from tests.helpers import archon_command, call, call_error, server_env
 
 pytestmark = pytest.mark.anyio
 

@@ -16,8 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from archon_mcp.server import build_server
 from archon_mcp.tools import TOOL_NAMES
-from tests.conftest import create_database, database_url, make_settings
-from tests.helpers import call, call_error
+from tests.helpers import call, call_error, create_database, database_url, make_settings
 
 pytestmark = pytest.mark.anyio
 

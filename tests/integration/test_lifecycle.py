@@ -26,9 +26,15 @@ import psutil
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.helpers import call
-from tests.test_reliability import START_TIMEOUT, postmaster_lines, stop_postgres
-from tests.test_transports import archon_command, free_port, server_env
+from tests.helpers import (
+    START_TIMEOUT,
+    archon_command,
+    call,
+    free_port,
+    postmaster_lines,
+    server_env,
+    stop_postgres,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

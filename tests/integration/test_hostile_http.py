@@ -29,7 +29,7 @@ from archon_mcp.api import HostPolicy
 from archon_mcp.config import Settings
 from archon_mcp.http_app import build_http_app, uvicorn_config
 from archon_mcp.server import build_server
-from tests.test_transports import archon_command, free_port, server_env
+from tests.helpers import archon_command, free_port, server_env
 
 pytestmark = pytest.mark.anyio
 
@@ -52,7 +52,7 @@ class Running:
     server: Any  # the MCPServer: its session manager is what the session caps protect
 
 
-async def _serve(app, *, token: str | None = TOKEN, **overrides: Any) -> AsyncIterator[Running]:
+async def serve_app(app, *, token: str | None = TOKEN, **overrides: Any) -> AsyncIterator[Running]:
     port = free_port()
     update: dict[str, Any] = {"auth_token": SecretStr(token) if token else None, "port": port, **overrides}
     settings = app.settings.model_copy(update=update)
@@ -75,14 +75,14 @@ async def _serve(app, *, token: str | None = TOKEN, **overrides: Any) -> AsyncIt
 
 @pytest.fixture
 async def running(app) -> AsyncIterator[Running]:
-    async for r in _serve(app):
+    async for r in serve_app(app):
         yield r
 
 
 @pytest.fixture
 async def open_server(app) -> AsyncIterator[Running]:
     """The loopback default: no token."""
-    async for r in _serve(app, token=None):
+    async for r in serve_app(app, token=None):
         yield r
 
 
@@ -256,7 +256,7 @@ async def test_cross_origin_writes_are_refused_without_a_token(open_server: Runn
 
 
 async def test_allowed_origins_setting_admits_a_listed_origin(app) -> None:
-    async for running in _serve(app, token=None, allowed_origins=("https://memory.example.com",)):
+    async for running in serve_app(app, token=None, allowed_origins=("https://memory.example.com",)):
         async with httpx2.AsyncClient(base_url=running.url, timeout=30) as http:
             ok = await http.post(
                 "/api/sessions", json={"agent": "claude"}, headers={"Origin": "https://memory.example.com"}
@@ -303,7 +303,7 @@ async def test_a_huge_declared_body_gets_413_at_once(running: Running) -> None:
 
 
 async def test_a_chunked_body_over_the_limit_gets_413_while_it_streams(app) -> None:
-    async for running in _serve(app, max_api_body_bytes=64 * 1024, max_mcp_body_bytes=64 * 1024):
+    async for running in serve_app(app, max_api_body_bytes=64 * 1024, max_mcp_body_bytes=64 * 1024):
         for path in ("/api/sessions", "/mcp"):
             head = (
                 f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{running.port}\r\nAuthorization: Bearer {TOKEN}\r\n"
@@ -330,7 +330,7 @@ async def _initialize(http: httpx2.AsyncClient, **headers: str) -> str:
 
 
 async def test_a_session_flood_cannot_lock_out_other_clients(app) -> None:
-    async for running in _serve(app, mcp_max_sessions=5, mcp_max_sessions_per_client=3):
+    async for running in serve_app(app, mcp_max_sessions=5, mcp_max_sessions_per_client=3):
         manager = running.server.session_manager
         async with (
             httpx2.AsyncClient(headers=AUTH, timeout=60) as authed,
@@ -372,7 +372,7 @@ async def test_a_session_flood_cannot_lock_out_other_clients(app) -> None:
 
 
 async def test_one_client_address_is_held_to_its_own_cap(app) -> None:
-    async for running in _serve(app, mcp_max_sessions=50, mcp_max_sessions_per_client=3):
+    async for running in serve_app(app, mcp_max_sessions=50, mcp_max_sessions_per_client=3):
         manager = running.server.session_manager
         async with httpx2.AsyncClient(base_url=running.url, headers=AUTH, timeout=30) as http:
             others = [await _initialize(http, **{"X-Forwarded-For": f"10.9.0.{i}"}) for i in range(1, 4)]
@@ -385,7 +385,7 @@ async def test_one_client_address_is_held_to_its_own_cap(app) -> None:
 async def test_requests_that_open_no_session_end_no_session(app) -> None:
     """At the cap, only a handshake `initialize` makes room: 2026-era (stateless) calls and stray
     requests without a session id pass through and leave every open session alone."""
-    async for running in _serve(app, mcp_max_sessions=3, mcp_max_sessions_per_client=3):
+    async for running in serve_app(app, mcp_max_sessions=3, mcp_max_sessions_per_client=3):
         manager = running.server.session_manager
         async with httpx2.AsyncClient(base_url=running.url, headers=AUTH, timeout=30) as http:
             held = {await _initialize(http) for _ in range(3)}

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.helpers import call, call_error
-from tests.test_summaries import seed
+from tests.helpers import call, call_error, seed
 
 pytestmark = pytest.mark.anyio
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,32 +15,9 @@ from mcp import Client, StdioServerParameters
 from mcp.client.sse import sse_client
 
 from archon_mcp.tools import TOOL_NAMES
-from tests.helpers import call, call_error
+from tests.helpers import archon_command, call, call_error, free_port, head_revision, server_env
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-
-def archon_command() -> list[str]:
-    script = Path(sys.executable).with_name("archon-mcp")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "archon_mcp"]
-
-
-def server_env(data_dir: Path, database_name: str) -> dict[str, str]:
-    """No ARCHON_DATABASE_URL: the server starts (here: attaches to) the embedded PostgreSQL."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHON_")}
-    env.update(
-        ARCHON_DATA_DIR=str(data_dir),
-        ARCHON_DATABASE_NAME=database_name,
-        HF_HUB_OFFLINE="1",
-        ARCHON_LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _exercise(client: Client) -> None:
@@ -141,20 +116,11 @@ def test_cli_db_upgrade_on_embedded(data_dir: Path, admin_url: str) -> None:
     current = subprocess.run(
         [*archon_command(), "db", "current"], env=env, check=True, capture_output=True, text=True, timeout=120
     )
-    assert current.stdout.strip() == _head_revision()
-
-
-def _head_revision() -> str:
-    from alembic.script import ScriptDirectory
-
-    from archon_mcp.config import Settings
-    from archon_mcp.db import alembic_config
-
-    return ScriptDirectory.from_config(alembic_config(Settings())).get_current_head()
+    assert current.stdout.strip() == head_revision()
 
 
 def inspector_command() -> list[str] | None:
-    local = Path(__file__).resolve().parent.parent / ".tools" / "node_modules" / ".bin" / "mcp-inspector"
+    local = Path(__file__).resolve().parents[2] / ".tools" / "node_modules" / ".bin" / "mcp-inspector"
     if local.exists():
         return [str(local)]
     if shutil.which("npx"):

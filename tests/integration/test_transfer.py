@@ -23,7 +23,7 @@ from archon_mcp.db import Database
 from archon_mcp.errors import InvalidInputError
 from archon_mcp.schemas import AddEventRequest, CreateSessionRequest, EndSessionRequest
 from archon_mcp.services.transfer import export_jsonl, import_jsonl, parse_age, purge
-from tests.conftest import create_database, make_settings
+from tests.helpers import SharedEmbedder, create_database, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -201,9 +201,8 @@ async def test_imported_rows_are_embedded_by_the_worker_and_searchable(app, targ
     await import_jsonl(database, settings, io.BytesIO(data))
 
     from archon_mcp.app import open_app
-    from tests.conftest import _Shared
 
-    async with open_app(settings, embedder=_Shared(local_embedder)) as copy:
+    async with open_app(settings, embedder=SharedEmbedder(local_embedder)) as copy:
         found = await copy.search.search_sessions(
             query="database migration with alembic", threshold=0.0, mode="semantic"
         )

@@ -31,12 +31,12 @@ from archon_mcp.services.resume import ResumeService
 from archon_mcp.services.sessions import SessionService
 from archon_mcp.services.stale import end_stale_sessions
 from archon_mcp.services.summaries import SummaryService
-from tests.conftest import empty_tables, make_settings
+from tests.helpers import empty_tables, make_settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "hooks"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hooks"
 OPENAI_KEY = "sk-proj-" + "Ab12Cd34Ef56Gh78Ij90Kl12Mn34Op56Qr78St90Uv12"
 
 

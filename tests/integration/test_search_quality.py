@@ -15,7 +15,7 @@ from tests.helpers import call, call_error
 
 pytestmark = pytest.mark.anyio
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "retrieval_eval.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "retrieval_eval.py"
 
 
 def _eval_module():
