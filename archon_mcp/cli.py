@@ -154,13 +154,9 @@ def db_upgrade(
     async def _upgrade() -> None:
         from archon_mcp.db import Database
 
-        database = Database(settings)
-        await database.start(migrate=False, check_embedding=False)
-        try:
+        async with Database(settings).opened(migrate=False, check_embedding=False) as database:
             await database.upgrade(revision)
             typer.echo(f"database is at revision {revision}", err=True)
-        finally:
-            await database.close()
 
     _run(_upgrade())
 
@@ -175,17 +171,13 @@ def db_current() -> None:
 
         from archon_mcp.db import Database
 
-        database = Database(settings)
-        await database.start(migrate=False, check_embedding=False)
-        try:
+        async with Database(settings).opened(migrate=False, check_embedding=False) as database:
             async with database.engine.connect() as conn:
                 try:
                     rev = await conn.scalar(text("SELECT version_num FROM alembic_version"))
                 except Exception:
                     rev = None
             typer.echo(rev or "none")
-        finally:
-            await database.close()
 
     _run(_current())
 
@@ -207,27 +199,25 @@ def reembed(
         from archon_mcp.services.embedding_worker import EmbeddingWorker
         from archon_mcp.services.maintenance import embed_until_done, prepare_reembed
 
-        database = Database(settings)
-        await database.start(check_embedding=False)
-        embedder = create_embedder(settings)
-        try:
-            typer.echo(await prepare_reembed(database, settings, everything=everything), err=True)
-            await embedder.warmup()
-            worker = EmbeddingWorker(database, embedder, settings)
-            with typer.progressbar(length=0, label="embedding", file=sys.stderr) as bar:
+        async with Database(settings).opened(check_embedding=False) as database:
+            embedder = create_embedder(settings)
+            try:
+                typer.echo(await prepare_reembed(database, settings, everything=everything), err=True)
+                await embedder.warmup()
+                worker = EmbeddingWorker(database, embedder, settings)
+                with typer.progressbar(length=0, label="embedding", file=sys.stderr) as bar:
 
-                def progress(done: int, remaining: int) -> None:
-                    bar.length = done + remaining
-                    bar.update(done - bar.pos)
+                    def progress(done: int, remaining: int) -> None:
+                        bar.length = done + remaining
+                        bar.update(done - bar.pos)
 
-                done, remaining = await embed_until_done(database, worker, progress)
-            typer.echo(f"embedded {done} rows; {remaining} still pending", err=True)
-            if remaining:
-                typer.echo(f"last error: {worker.last_error}; run `archon-mcp reembed` again later", err=True)
-                raise typer.Exit(1)
-        finally:
-            await embedder.aclose()
-            await database.close()
+                    done, remaining = await embed_until_done(database, worker, progress)
+                typer.echo(f"embedded {done} rows; {remaining} still pending", err=True)
+                if remaining:
+                    typer.echo(f"last error: {worker.last_error}; run `archon-mcp reembed` again later", err=True)
+                    raise typer.Exit(1)
+            finally:
+                await embedder.aclose()
 
     _run(_reembed())
 
@@ -242,13 +232,13 @@ def stats() -> None:
         from archon_mcp.embeddings import create_embedder
         from archon_mcp.services.maintenance import store_stats
 
-        database = Database(settings)
-        await database.start(migrate=False, check_embedding=False)
-        try:
-            result = await store_stats(database, create_embedder(settings))
+        async with Database(settings).opened(migrate=False, check_embedding=False) as database:
+            embedder = create_embedder(settings)
+            try:
+                result = await store_stats(database, embedder)
+            finally:
+                await embedder.aclose()
             typer.echo(result.model_dump_json(indent=2))
-        finally:
-            await database.close()
 
     _run(_stats())
 
@@ -315,9 +305,7 @@ def export_command(
         from archon_mcp.db import Database
         from archon_mcp.services.transfer import export_jsonl
 
-        database = Database(settings)
-        await database.start(check_embedding=False)
-        try:
+        async with Database(settings).opened(check_embedding=False) as database:
             if target is None:
                 try:
                     result = await export_jsonl(
@@ -338,8 +326,6 @@ def export_command(
                     typer.echo(f"archon-mcp: cannot export to {output}: {_os_reason(exc, output)}", err=True)
                     raise typer.Exit(1) from exc
             typer.echo(f"exported {result.sessions} sessions and {result.events} events", err=True)
-        finally:
-            await database.close()
 
     try:
         _run(_export())
@@ -365,14 +351,12 @@ def import_command(
         from archon_mcp.db import Database
         from archon_mcp.services.transfer import import_jsonl
 
-        database = Database(settings)
-        await database.start(check_embedding=False)
-        try:
-            report = await import_jsonl(database, settings, source)
-        finally:
-            await database.close()
-            if source is not sys.stdin.buffer:
-                source.close()
+        async with Database(settings).opened(check_embedding=False) as database:
+            try:
+                report = await import_jsonl(database, settings, source)
+            finally:
+                if source is not sys.stdin.buffer:
+                    source.close()
         typer.echo(report.render())
         if report.sessions_imported or report.events_imported:
             typer.echo("imported rows are embedded by a running server, or run `archon-mcp reembed`", err=True)
@@ -397,12 +381,8 @@ def purge(
         from archon_mcp.db import Database
         from archon_mcp.services.transfer import purge as purge_sessions
 
-        database = Database(settings)
-        await database.start(check_embedding=False)
-        try:
+        async with Database(settings).opened(check_embedding=False) as database:
             result = await purge_sessions(database, settings, older_than=older_than, agent=agent, dry_run=dry_run)
-        finally:
-            await database.close()
         typer.echo(result.render())
 
     _run(_purge())

@@ -254,6 +254,22 @@ class Database:
                 f"ARCHON_EMBEDDING_DIMENSIONS={stored.dimensions} to keep the old model."
             )
 
+    @contextlib.asynccontextmanager
+    async def opened(self, *, migrate: bool | None = None, check_embedding: bool = True) -> AsyncIterator[Database]:
+        """Started for the block, closed however it ends: `async with Database(settings).opened() as db:`."""
+        await self.start(migrate=migrate, check_embedding=check_embedding)
+        try:
+            yield self
+        finally:
+            await self.close()
+
+    async def __aenter__(self) -> Database:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()

@@ -92,3 +92,19 @@ def test_loading_the_local_model_draws_no_progress_bar_on_stderr() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "384"
     assert "Loading weights" not in done.stderr and "%|" not in done.stderr, done.stderr[-2000:]
+
+
+async def test_database_opened_closes_its_pool_however_the_block_ends(test_db_url: str) -> None:
+    from archon_mcp.db import Database
+
+    database = Database(make_settings(test_db_url))
+    async with database.opened(migrate=False, check_embedding=False) as db:
+        async with db.connect() as conn:
+            assert await conn.scalar(text("SELECT 1")) == 1
+    with pytest.raises(RuntimeError, match="has not been called"):
+        _ = database.engine
+    with pytest.raises(LookupError):
+        async with Database(make_settings(test_db_url)) as db:
+            raise LookupError("the block failed")
+    with pytest.raises(RuntimeError, match="has not been called"):
+        _ = db.engine
