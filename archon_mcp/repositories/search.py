@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Float, Text, cast, func, literal_column, select, text, true, union_all
+from sqlalchemy import ARRAY, Float, Text, cast, func, literal_column, select, text, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from archon_mcp.models import AgentSession, SessionEvent
@@ -277,7 +277,7 @@ async def _bm25(
         return where(stmt)
 
     rare, following, following_limit = plan
-    parts = []
+    parts: list[Any] = []
     if rare:
         taken = _tsquery(rare, "|")
         parts.append(base().where(tsv.op("@@")(taken)))
@@ -288,14 +288,14 @@ async def _bm25(
         rest = base().where(tsv.op("@@")(_tsquery([following], "|")), ~tsv.op("@@")(taken))
         parts.append(rest.limit(following_limit))
     # A CTE: both halves of the scoring read it, and it must be fetched once.
-    candidates = (union_all(*parts) if len(parts) > 1 else parts[0]).cte("candidates")
+    candidates = (parts[0].union_all(*parts[1:]) if len(parts) > 1 else parts[0]).cte("candidates")
 
     wanted = cast(list(weights), ARRAY(Text))
-    parts = []
+    occurrence_parts: list[Any] = []
     for label, part_weights, factor in (("own", _OWN_WEIGHTS, 1.0), ("ctx", _CONTEXT_WEIGHTS, CONTEXT_WEIGHT)):
         ctsv = candidates.c.tsv
         u = func.unnest(_only(ctsv, part_weights, wanted)).table_valued("lexeme", "positions").lateral(f"u_{label}")
-        parts.append(
+        occurrence_parts.append(
             select(
                 candidates.c.id,
                 u.c.lexeme,
@@ -305,7 +305,7 @@ async def _bm25(
             .select_from(candidates)
             .join(u, true())
         )
-    occurrences = union_all(*parts).subquery("occurrences")
+    occurrences = occurrence_parts[0].union_all(*occurrence_parts[1:]).subquery("occurrences")
     per_term = (
         select(
             occurrences.c.id,
