@@ -93,6 +93,10 @@ class Settings(BaseSettings):
         description="How the local model runs: onnx (ONNX Runtime, no torch in the process; the model is exported "
         "to ONNX once and cached in the data dir) or torch (sentence-transformers). Same vectors (cosine >= 0.9999).",
     )
+    model_cache_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_cache_dir("archon-mcp", appauthor=False)) / "models",
+        description="Where the local model's ONNX export is cached (made once, shared by every data dir).",
+    )
     model_server: bool = Field(
         default=True,
         description="local provider: share one model process per data dir between every archon-mcp process "

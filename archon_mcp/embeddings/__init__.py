@@ -36,6 +36,7 @@ def create_embedder(settings: Settings, *, http_client: Any = None) -> Embedder:
             model,
             dimensions,
             data_dir=settings.data_dir,
+            cache_dir=settings.model_cache_dir,
             runtime=settings.embedding_runtime,
             threads=settings.embedding_threads,
             idle=settings.model_server_idle,
@@ -46,7 +47,7 @@ def create_embedder(settings: Settings, *, http_client: Any = None) -> Embedder:
         dimensions,
         runtime=settings.embedding_runtime,
         threads=settings.embedding_threads,
-        cache_dir=settings.data_dir / "models",
+        cache_dir=settings.model_cache_dir,
     )
 
 

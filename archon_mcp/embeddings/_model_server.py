@@ -149,7 +149,7 @@ async def serve(args: argparse.Namespace) -> int:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()  # left by a server that was killed: we hold the lock, so it is not in use
     embedder = local_embedder(
-        args.model, args.dimensions, runtime=args.runtime, threads=args.threads, cache_dir=data_dir / "models"
+        args.model, args.dimensions, runtime=args.runtime, threads=args.threads, cache_dir=Path(args.cache_dir)
     )
     server = ModelServer(embedder, runtime=args.runtime, idle=args.idle)
     old_umask = os.umask(0o177)  # the socket: this user only
@@ -173,6 +173,7 @@ async def serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m archon_mcp.embeddings._model_server")
     parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--cache-dir", required=True, help="where the ONNX export is cached")
     parser.add_argument("--model", required=True)
     parser.add_argument("--dimensions", type=int, required=True)
     parser.add_argument("--runtime", choices=("onnx", "torch"), default="onnx")

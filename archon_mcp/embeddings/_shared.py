@@ -41,6 +41,7 @@ START_SECONDS = 30.0
 # The first embedding waits for the model to load (once per machine: the ONNX export, ~10 s).
 LOAD_SECONDS = 600.0
 RETRY_SHARED_SECONDS = 30.0
+LOG_ROTATE_BYTES = 1_000_000
 
 
 class _Unreachable(Exception):
@@ -107,6 +108,7 @@ class SharedModelEmbedder:
         dimensions: int,
         *,
         data_dir: Path,
+        cache_dir: Path,
         runtime: str = "onnx",
         threads: int = 1,
         idle: float = 10.0,
@@ -115,6 +117,7 @@ class SharedModelEmbedder:
         self.model = model
         self.dimensions = dimensions
         self.data_dir = data_dir
+        self.cache_dir = cache_dir
         self.runtime = runtime
         self.threads = threads
         self.idle = idle
@@ -184,11 +187,16 @@ class SharedModelEmbedder:
     def _spawn(self) -> subprocess.Popen[bytes]:
         command = [
             sys.executable, "-m", "archon_mcp.embeddings._model_server",
-            "--data-dir", str(self.data_dir), "--model", self.model, "--dimensions", str(self.dimensions),
+            "--data-dir", str(self.data_dir), "--cache-dir", str(self.cache_dir),
+            "--model", self.model, "--dimensions", str(self.dimensions),
             "--runtime", self.runtime, "--threads", str(self.threads), "--idle", str(self.idle),
         ]  # fmt: skip
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-        with open(log_path(self.data_dir), "ab") as stderr:
+        log_file = log_path(self.data_dir)
+        with contextlib.suppress(OSError):
+            if log_file.stat().st_size > LOG_ROTATE_BYTES:
+                log_file.replace(log_file.with_name(log_file.name + ".1"))
+        with open(log_file, "ab") as stderr:
             process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
                 start_new_session=True, close_fds=True, env=env,
@@ -223,7 +231,7 @@ class SharedModelEmbedder:
 
             self._fallback = local_embedder(
                 self.model, self.dimensions, runtime=self.runtime, threads=self.threads,
-                cache_dir=self.data_dir / "models",
+                cache_dir=self.cache_dir,
             )  # fmt: skip
         return self._fallback
 
