@@ -23,6 +23,7 @@ from typing import Any
 
 import anyio
 
+import archon_mcp
 from archon_mcp.embeddings._protocol import (
     ProtocolError,
     log_path,
@@ -192,6 +193,9 @@ class SharedModelEmbedder:
             "--runtime", self.runtime, "--threads", str(self.threads), "--idle", str(self.idle),
         ]  # fmt: skip
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        # The server runs the same archon_mcp as this process (a checkout, a snapshot, the installed one).
+        package_root = str(Path(archon_mcp.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         log_file = log_path(self.data_dir)
         with contextlib.suppress(OSError):
             if log_file.stat().st_size > LOG_ROTATE_BYTES:
