@@ -129,6 +129,9 @@ class OnnxModel:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Idle worker threads would otherwise spin on the cores a request needs.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # No arena: it keeps the peak of the largest batch (16 texts x 256 tokens: ~410 MB resident instead
+        # of ~160 MB); plain malloc gives it back (malloc_trim after each batch). Throughput: no measurable change.
+        options.enable_cpu_mem_arena = False
         options.log_severity_level = 3
         self._session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
