@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SERVE, log, machine, postgres_rss_mb, server_env, structured, table, write_results
 
 CLIENTS = 4
+Timing = tuple[float, float]  # (first search answered, initialize answered), seconds from spawn
 
 
 def model_servers(data_dir: Path) -> list[psutil.Process]:
@@ -67,10 +68,10 @@ async def client_task(params: StdioServerParameters, searched: asyncio.Queue, le
         await leave.wait()
 
 
-async def clients(params: StdioServerParameters, n: int, leave: asyncio.Event) -> tuple[list, list[tuple[float, float]]]:
+async def clients(params: StdioServerParameters, n: int, leave: asyncio.Event) -> tuple[list, list[Timing]]:
     searched: asyncio.Queue = asyncio.Queue()
     tasks = [asyncio.create_task(client_task(params, searched, leave)) for _ in range(n)]
-    times: list[tuple[float, float]] = []
+    times: list[Timing] = []
     for _ in range(n):
         getter = asyncio.create_task(searched.get())
         done, _ = await asyncio.wait([getter, *tasks], return_when=asyncio.FIRST_COMPLETED)
