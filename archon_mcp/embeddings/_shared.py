@@ -131,8 +131,18 @@ class SharedModelEmbedder:
 
     # --- the server ------------------------------------------------------------------------
     async def _connect_once(self) -> _Connection | None:
+        path = socket_path(self.data_dir)
         try:
-            reader, writer = await asyncio.open_unix_connection(str(socket_path(self.data_dir)))
+            owner = path.stat().st_uid
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise _Unreachable(str(exc)) from exc
+        if hasattr(os, "getuid") and owner != os.getuid():
+            # Texts go to whoever listens there: only to a server of this user.
+            raise _Unreachable(f"{path} belongs to another user (uid {owner})")
+        try:
+            reader, writer = await asyncio.open_unix_connection(str(path))
         except (FileNotFoundError, ConnectionRefusedError):
             return None
         except OSError as exc:  # not a socket, no permission, path too long...
