@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SERVE, log, machine, postgres_rss_mb, server_env, structured, table, write_results
 
 CLIENTS = 4
-Timing = tuple[float, float]  # (first search answered, initialize answered), seconds from spawn
+# (first search answered, initialize answered: seconds from spawn; a second search's own seconds)
+Timing = tuple[float, float, float]
 
 
 def model_servers(data_dir: Path) -> list[psutil.Process]:
@@ -64,7 +66,10 @@ async def client_task(params: StdioServerParameters, searched: asyncio.Queue, le
     async with Client(params, mode="legacy") as client:
         initialized = time.perf_counter() - t0
         structured(await client.call_tool("archon_search_events", {"query": "database migration", "threshold": 0}))
-        await searched.put((time.perf_counter() - t0, initialized))
+        first = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        structured(await client.call_tool("archon_search_events", {"query": "release checklist", "threshold": 0}))
+        await searched.put((first, initialized, time.perf_counter() - t1))
         await leave.wait()
 
 
@@ -81,6 +86,13 @@ async def clients(params: StdioServerParameters, n: int, leave: asyncio.Event) -
                 task.result()  # a client failed: raise its error
         times.append(getter.result())
     return tasks, times
+
+
+def python_start() -> float:
+    """What a thin stdio relay would pay before its first byte: Python with socket + asyncio + json."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import asyncio, json, socket"], check=True)
+    return round(time.perf_counter() - t0, 3)
 
 
 def fresh_dir(data_dir: Path) -> None:
@@ -110,7 +122,7 @@ async def variant(name: str, src: Path, data_dir: Path) -> dict:
         models = model_servers(data_dir)
         row = {
             "variant": name,
-            "first_search_s": [round(t, 2) for t, _ in times],
+            "first_search_s": [round(t, 2) for t, *_ in times],
             "serve_processes": len(serves),
             "serves_rss_mb": rss_mb(trees),
             "model_server_rss_mb": rss_mb(models),
@@ -120,9 +132,11 @@ async def variant(name: str, src: Path, data_dir: Path) -> dict:
         tasks += fifth
         row["fifth_client_first_search_s"] = round(fifth_time[0], 3)
         row["fifth_client_initialize_s"] = round(fifth_time[1], 3)
+        row["fifth_client_second_search_s"] = round(fifth_time[2], 3)
     finally:
         leave.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+    row["python_start_s"] = await asyncio.to_thread(python_start)
     row["total_mb"] = round(row["serves_rss_mb"] + row["model_server_rss_mb"] + row["postgres_uss_mb"], 1)
     log(f"{name}: {row}")
     await asyncio.sleep(1.0)

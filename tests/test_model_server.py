@@ -227,3 +227,23 @@ async def test_stdio_servers_share_one_model_process(data_dir: Path, admin_url: 
     await asyncio.to_thread(
         wait_until, lambda: not psutil.pid_exists(model_pid), 30, "the model server outlived both serves"
     )
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to plant another user's socket")
+async def test_a_socket_of_another_user_gets_no_text(model_dir: Path, cache_dir: Path) -> None:
+    import socket
+
+    planted = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    planted.bind(str(socket_path(model_dir)))
+    planted.listen()
+    os.chown(socket_path(model_dir), 65534, 65534)
+    planted.setblocking(False)
+    embedder = SharedModelEmbedder(MODEL, DIMENSIONS, data_dir=model_dir, cache_dir=cache_dir, idle=IDLE)
+    try:
+        vectors = await embedder.embed(["a private note"])
+        assert len(vectors[0]) == DIMENSIONS and embedder._fallback is not None
+        with pytest.raises(BlockingIOError):
+            planted.accept()  # nobody connected to it
+    finally:
+        await embedder.aclose()
+        planted.close()
