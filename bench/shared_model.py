@@ -173,7 +173,10 @@ def main() -> None:
                 "PostgreSQL USS MB",
                 "total MB",
                 "4 clients' first search s",
-                "5th client's first search s",
+                "5th client: initialize s",
+                "5th client: first search s",
+                "5th client: next search s",
+                "bare Python start s",
             ],
             [
                 [
@@ -184,7 +187,10 @@ def main() -> None:
                     r["postgres_uss_mb"],
                     r["total_mb"],
                     " / ".join(map(str, r["first_search_s"])),
+                    r["fifth_client_initialize_s"],
                     r["fifth_client_first_search_s"],
+                    r["fifth_client_second_search_s"],
+                    r["python_start_s"],
                 ]
                 for r in rows
             ],
