@@ -247,3 +247,24 @@ async def test_a_socket_of_another_user_gets_no_text(model_dir: Path, cache_dir:
     finally:
         await embedder.aclose()
         planted.close()
+
+
+async def test_a_client_sending_garbage_is_dropped_and_others_are_served(model_dir: Path, cache_dir: Path) -> None:
+    embedder = SharedModelEmbedder(MODEL, DIMENSIONS, data_dir=model_dir, cache_dir=cache_dir, idle=IDLE)
+    try:
+        before = (await embedder.embed(["the cache was warmed"]))[0]
+        reader, writer = await asyncio.open_unix_connection(str(socket_path(model_dir)))
+        writer.write((2**31).to_bytes(4, "big"))  # a frame over the limit
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 10) == b"", "the server kept a client that sent garbage"
+        writer.close()
+        reader, writer = await asyncio.open_unix_connection(str(socket_path(model_dir)))
+        writer.write((9).to_bytes(4, "big") + b'{"op": 1}')  # JSON, but no such operation
+        await writer.drain()
+        size = int.from_bytes(await asyncio.wait_for(reader.readexactly(4), 10), "big")
+        answer = json.loads(await reader.readexactly(size))
+        assert answer["ok"] is False and "unknown op" in answer["error"], answer
+        writer.close()
+        assert (await embedder.embed(["the cache was warmed"]))[0] == pytest.approx(before, abs=1e-6)
+    finally:
+        await embedder.aclose()

@@ -111,6 +111,9 @@ class ModelServer:
                 "clients": self.clients,
             }
         assert self._loaded is not None
+        if self._loaded.done() and self._loaded.exception() is not None:
+            # The last load failed (an export that failed, say): try again for this request.
+            self._loaded = asyncio.create_task(self.embedder.warmup())
         if op == "warmup":
             await asyncio.shield(self._loaded)
             return {}

@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 import archon_mcp
 from archon_mcp.embeddings._protocol import (
     ProtocolError,
@@ -43,6 +41,7 @@ START_SECONDS = 30.0
 LOAD_SECONDS = 600.0
 RETRY_SHARED_SECONDS = 30.0
 LOG_ROTATE_BYTES = 1_000_000
+BACKGROUND_TIMEOUT_FACTOR = 10
 
 
 class _Unreachable(Exception):
@@ -175,7 +174,7 @@ class SharedModelEmbedder:
 
     async def _start_server(self) -> _Connection:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        lock = await anyio.to_thread.run_sync(_take_lock, spawn_lock_path(self.data_dir), abandon_on_cancel=True)
+        lock = await _take_lock(spawn_lock_path(self.data_dir), START_SECONDS)
         try:
             conn = await self._connect_once()  # a racing client may have started it meanwhile
             if conn is not None:
@@ -266,7 +265,10 @@ class SharedModelEmbedder:
             return []
         if self._use_shared():
             try:
-                answer = await self._shared({"op": "embed", "texts": texts, "background": background}, self.timeout)
+                # A queue batch may wait behind other clients' batches on the server's one background
+                # thread; only a search's query gets the per-request timeout.
+                timeout = self.timeout * BACKGROUND_TIMEOUT_FACTOR if background else self.timeout
+                answer = await self._shared({"op": "embed", "texts": texts, "background": background}, timeout)
                 vectors = unpack_vectors(answer)
             except (_Unreachable, ProtocolError, OSError) as exc:
                 self._give_up_shared(exc)
@@ -296,10 +298,24 @@ class SharedModelEmbedder:
             await self._fallback.aclose()
 
 
-def _take_lock(path: Path) -> int:
+async def _take_lock(path: Path, seconds: float) -> int:
+    """The spawn lock's descriptor. Polled without blocking: a cancelled caller leaves no thread
+    behind that would take the lock later and hold it for good."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    with contextlib.suppress(ImportError):
+    try:
         import fcntl
-
-        fcntl.flock(fd, fcntl.LOCK_EX)
-    return fd
+    except ImportError:  # no flock: the server's own lock still allows one server
+        return fd
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise _Unreachable(f"another process held {path} for {seconds:.0f} s") from None
+                await asyncio.sleep(0.02)
+    except BaseException:
+        os.close(fd)
+        raise
