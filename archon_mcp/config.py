@@ -92,6 +92,26 @@ class Settings(BaseSettings):
     )
     embedding_batch_size: int = Field(default=64, ge=1, le=2048)
     embedding_threads: int = Field(default=1, ge=1, le=256, description="CPU threads of the local model.")
+    embedding_runtime: Literal["onnx", "torch"] = Field(
+        default="onnx",
+        description="How the local model runs: onnx (ONNX Runtime, no torch in the process; the model is exported "
+        "to ONNX once and cached in the data dir) or torch (sentence-transformers). Same vectors (cosine >= 0.9999).",
+    )
+    model_cache_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_cache_dir("archon-mcp", appauthor=False)) / "models",
+        description="Where the local model's ONNX export is cached (made once, shared by every data dir).",
+    )
+    model_server: bool = Field(
+        default=True,
+        description="local provider: share one model process per data dir between every archon-mcp process "
+        "(a unix socket in the data dir); false: each process loads the model itself.",
+    )
+    model_server_idle: float = Field(
+        default=10.0,
+        ge=0,
+        le=86_400,
+        description="Seconds the shared model process stays up after its last client has gone.",
+    )
     embedding_batch_delay: float = Field(
         default=0.05, ge=0, le=5, description="Seconds the worker waits after a write so bursts embed as one batch."
     )

@@ -62,7 +62,7 @@ def settings(test_db_url: str) -> Settings:
 @pytest.fixture(scope="session")
 def local_embedder() -> Embedder:
     """The real offline model (all-MiniLM-L6-v2), loaded once for the whole run."""
-    return create_embedder(Settings())
+    return create_embedder(Settings(model_server=False))
 
 
 @pytest.fixture
