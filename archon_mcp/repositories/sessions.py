@@ -171,7 +171,7 @@ async def recent_with_event_counts(
 
 async def set_fields(db: AsyncSession, session_id: uuid.UUID, **values: Any) -> AgentSession:
     stmt = (
-        update(_sessions)
+        update(AgentSession)
         .where(AgentSession.id == session_id)
         .values(updated_at=func.clock_timestamp(), **values)
         .returning(AgentSession)
