@@ -12,6 +12,7 @@ from typing import Any
 from archon_mcp.config import Settings
 from archon_mcp.db import Database
 from archon_mcp.embeddings import Embedder, create_embedder
+from archon_mcp.schemas import SessionOut
 from archon_mcp.services.embedding_worker import EmbeddingWorker
 from archon_mcp.services.projects import ProjectService
 from archon_mcp.services.resume import ResumeService
@@ -50,11 +51,16 @@ async def open_app(
     await database.start()
     embedder = embedder or create_embedder(settings)
     worker = EmbeddingWorker(database, embedder, settings)
-    sessions = SessionService(database, settings, worker.notify)
+
+    # SummaryService needs the SessionService and the SessionService's end hook needs the summaries:
+    # the hook looks `summaries` up when a session ends, by then it exists.
+    async def summarize_ended(ended: SessionOut) -> SessionOut:
+        return await summaries.summarize_ended(ended)
+
+    on_ended = summarize_ended if settings.summarize_on_end else None
+    sessions = SessionService(database, settings, worker.notify, on_ended=on_ended)
     search = SearchService(database, embedder, worker if run_worker else None, settings)
     summaries = SummaryService(database, sessions, settings, http_client=summarizer_http_client)
-    if settings.summarize_on_end:
-        sessions.end_session = summaries.summarizing_on_end(sessions.end_session)  # type: ignore[method-assign]
     app = AppContext(
         settings=settings,
         database=database,

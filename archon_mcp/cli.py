@@ -57,7 +57,7 @@ def _setup_logging(settings: Settings) -> None:
 
 def _settings(**overrides: object) -> Settings:
     try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings.model_validate({k: v for k, v in overrides.items() if v is not None})
     except Exception as exc:
         typer.echo(f"archon-mcp: invalid configuration: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -323,7 +323,7 @@ def export_command(
                     )
                     target.commit()
                 except OSError as exc:
-                    typer.echo(f"archon-mcp: cannot export to {output}: {_os_reason(exc, output)}", err=True)
+                    typer.echo(f"archon-mcp: cannot export to {target.path}: {_os_reason(exc, target.path)}", err=True)
                     raise typer.Exit(1) from exc
             typer.echo(f"exported {result.sessions} sessions and {result.events} events", err=True)
 

@@ -219,6 +219,8 @@ class Database:
     async def upgrade(self, revision: str = "head") -> None:
         """Apply migrations; an advisory lock makes concurrent starts take turns. On a connection
         of its own, without the request path's statement timeouts."""
+        if self.url is None:
+            raise RuntimeError("Database.start() has not been called")
         engine = create_async_engine(self.url, poolclass=NullPool, connect_args=self._connect_args(migrations=True))
         try:
             async with engine.connect() as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
@@ -14,11 +14,13 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     MetaData,
+    Table,
     Text,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -30,8 +32,18 @@ NAMING_CONVENTION = {
 }
 
 
+# A Core result row of any width. The write path returns these, their columns named like the ORM
+# attributes (`metadata_`), so services/_convert.py reads them and ORM objects alike.
+AnyRow = Row[*tuple[Any, ...]]
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    if TYPE_CHECKING:
+        # Every model here is mapped to a Table (`__tablename__`), not to another FromClause: the
+        # repositories' Core statements (insert/update of `Model.__table__`) rely on it.
+        __table__: ClassVar[Table]
 
 
 class EmbeddingColumns:

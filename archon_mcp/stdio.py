@@ -115,6 +115,7 @@ def parse_line(raw: bytes) -> SessionMessage | bytes | None:
             types.PARSE_ERROR,
             f"Parse error: the message is not valid UTF-8 (byte 0x{bad} at offset {exc.start}); send UTF-8 text",
         )
+    reason: str | None
     try:
         record = json.loads(text)
     except RecursionError:

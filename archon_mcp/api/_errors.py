@@ -4,6 +4,7 @@ one table of `errors.py` (driver errors were converted to the project's at the d
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from starlette.responses import JSONResponse
 
@@ -12,7 +13,7 @@ from archon_mcp.errors import ArchonError, classify, message_for
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(status: int, kind: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status, headers=headers)
 
 

@@ -139,6 +139,11 @@ def _base(client: str, payload: dict[str, Any], action: str) -> dict[str, Any]:
     }
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object of the payload, or {} when the client sent something else (or nothing)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _file_path(tool_input: dict[str, Any]) -> str | None:
     for key in ("file_path", "notebook_path", "path", "absolute_path"):
         value = tool_input.get(key)
@@ -189,7 +194,7 @@ CLAUDE_EDIT_TOOLS = {"Edit", "Write", "MultiEdit", "NotebookEdit"}
 
 def _claude_tool(record: dict[str, Any], payload: dict[str, Any], limits: Limits, failed: bool) -> None:
     tool = payload.get("tool_name")
-    tool_input = payload.get("tool_input") if isinstance(payload.get("tool_input"), dict) else {}
+    tool_input = _object(payload.get("tool_input"))
     response = payload.get("tool_response")
     key = payload.get("tool_use_id") if isinstance(payload.get("tool_use_id"), str) else None
     if tool in CLAUDE_EDIT_TOOLS and not failed:
@@ -297,7 +302,7 @@ def _gemini_text(response: Any) -> str:
 
 def _gemini_tool(record: dict[str, Any], payload: dict[str, Any], limits: Limits) -> None:
     tool = payload.get("tool_name")
-    tool_input = payload.get("tool_input") if isinstance(payload.get("tool_input"), dict) else {}
+    tool_input = _object(payload.get("tool_input"))
     response = payload.get("tool_response")
     error = response.get("error") if isinstance(response, dict) else None
     if tool in GEMINI_EDIT_TOOLS and not error:

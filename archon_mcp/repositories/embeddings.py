@@ -39,6 +39,7 @@ async def claim(db: AsyncSession, model: EmbeddedModel, *, limit: int, lease_sec
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
+    returning: tuple[Any, ...]
     if model is AgentSession:
         returning = (AgentSession.id, AgentSession.summary, AgentSession.metadata_, AgentSession.updated_at)
     else:

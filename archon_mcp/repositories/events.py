@@ -6,12 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, text, true
+from sqlalchemy import bindparam, func, select, text, true
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from archon_mcp.models import AgentSession, SessionEvent
+from archon_mcp.models import AgentSession, AnyRow, SessionEvent
 
 _events = SessionEvent.__table__
 _sessions = AgentSession.__table__
@@ -53,7 +53,7 @@ _INSERT_IF_ACTIVE = (
 
 async def insert_if_active(
     conn: AsyncConnection, session_id: uuid.UUID, event_type: str, event_data: dict, metadata: dict
-) -> Row[Any] | None:
+) -> AnyRow | None:
     """The stored event, or None when the session does not exist or has ended."""
     params = {"session_id": session_id, "event_type": event_type, "event_data": event_data, "metadata": metadata}
     return (await conn.execute(_INSERT_IF_ACTIVE, params)).first()
@@ -82,7 +82,7 @@ _INSERT_MANY_IF_ACTIVE = text(
 
 async def insert_many_if_active(
     conn: AsyncConnection, session_id: uuid.UUID, rows: list[dict[str, Any]]
-) -> list[Row[Any]]:
+) -> list[AnyRow]:
     """`rows`: dicts of event_type, event_data, metadata. All stored in order, or none (an empty
     list) when the session does not exist or has ended."""
     params = {"session_id": session_id, "events": rows}
@@ -95,9 +95,7 @@ async def count_for_session(db: AsyncSession, session_id: uuid.UUID) -> int:
     return int(await db.scalar(stmt) or 0)
 
 
-async def window(
-    db: AsyncSession | AsyncConnection, session_id: uuid.UUID, *, limit: int, offset: int
-) -> list[Row[Any]]:
+async def window(db: AsyncSession | AsyncConnection, session_id: uuid.UUID, *, limit: int, offset: int) -> list[AnyRow]:
     """Events oldest first, `limit` of them starting at `offset` (Core rows, see RETURNED)."""
     stmt = (
         select(*RETURNED)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Float, Text, cast, func, literal_column, select, text, true
+from sqlalchemy import ARRAY, ColumnClause, Float, Text, cast, func, literal_column, select, text, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from archon_mcp.models import AgentSession, SessionEvent
@@ -142,8 +142,8 @@ class TableStats:
     common: dict[str, float]
 
 
-_OWN_WEIGHTS = literal_column("'{a}'")  # weight A: the row's own text
-_CONTEXT_WEIGHTS = literal_column("'{b,c,d}'")  # its context
+_OWN_WEIGHTS: ColumnClause[Any] = literal_column("'{a}'")  # weight A: the row's own text
+_CONTEXT_WEIGHTS: ColumnClause[Any] = literal_column("'{b,c,d}'")  # its context
 
 
 def _doc_length(tsv: Any) -> Any:
@@ -350,6 +350,8 @@ async def keyword_search(
     df = await document_frequencies(db, table, lexemes, stats)
     weights = {lexeme: idf(stats.rows, df[lexeme]) for lexeme in lexemes}
     plan = plan_candidates(df)
+    model: type[SessionEvent] | type[AgentSession]
+    columns: tuple[Any, ...]
     if table == "events":
         model, columns, where = SessionEvent, EVENT_COLUMNS, lambda stmt: _event_where(stmt, filters)
     else:

@@ -7,12 +7,12 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Row, Select, cast, func, select, update
+from sqlalchemy import Select, cast, func, select, update
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from archon_mcp.models import AgentSession, SessionEvent
+from archon_mcp.models import AgentSession, AnyRow, SessionEvent
 
 _sessions = AgentSession.__table__
 
@@ -34,12 +34,12 @@ def _event_count():
     )
 
 
-async def insert(conn: AsyncConnection, **values: Any) -> Row[Any]:
+async def insert(conn: AsyncConnection | AsyncSession, **values: Any) -> AnyRow:
     """One INSERT ... RETURNING (server defaults: id, times). `values` use column names."""
     return (await conn.execute(sql_insert(_sessions).values(**values).returning(*RETURNED))).one()
 
 
-async def end_if_active(conn: AsyncConnection, session_id: uuid.UUID, **values: Any) -> Row[Any] | None:
+async def end_if_active(conn: AsyncConnection, session_id: uuid.UUID, **values: Any) -> AnyRow | None:
     """Set `ended_at` (and `values`) if the session exists and is still active, in one statement.
     None otherwise.
 
@@ -116,28 +116,32 @@ async def page(
     ended_only: bool = False,
 ) -> tuple[list[tuple[AgentSession, int]], int]:
     """Newest first, each with its event count (counted for the returned page only). Returns (rows, total)."""
-    filters = {
-        "agent": agent,
-        "project_id": project_id,
-        "since": since,
-        "until": until,
-        "active_only": active_only,
-        "ended_only": ended_only,
-    }
-    stmt = filter_sessions(select(AgentSession, _event_count().label("event_count")), **filters)
+
+    def filtered(stmt: Select[Any]) -> Select[Any]:
+        return filter_sessions(
+            stmt,
+            agent=agent,
+            project_id=project_id,
+            since=since,
+            until=until,
+            active_only=active_only,
+            ended_only=ended_only,
+        )
+
+    stmt = filtered(select(AgentSession, _event_count().label("event_count")))
     stmt = stmt.order_by(AgentSession.started_at.desc(), AgentSession.id.desc()).limit(limit).offset(offset)
     rows = (await db.execute(stmt)).all()
-    total = await db.scalar(filter_sessions(select(func.count(AgentSession.id)), **filters))
+    total = await db.scalar(filtered(select(func.count(AgentSession.id))))
     return [(row[0], int(row[1] or 0)) for row in rows], int(total or 0)
 
 
-async def get_with_event_count(conn: AsyncConnection, session_id: uuid.UUID) -> Row[Any] | None:
+async def get_with_event_count(conn: AsyncConnection, session_id: uuid.UUID) -> AnyRow | None:
     """The session (Core row, see RETURNED) and its `event_count`, in one statement."""
     stmt = select(*RETURNED, _event_count().label("event_count")).where(_sessions.c.id == session_id)
     return (await conn.execute(stmt)).first()
 
 
-async def latest_with_event_count(conn: AsyncConnection, agent: str) -> Row[Any] | None:
+async def latest_with_event_count(conn: AsyncConnection, agent: str) -> AnyRow | None:
     """The agent's most recent session and its `event_count`, in one statement."""
     stmt = (
         select(*RETURNED, _event_count().label("event_count"))
@@ -186,9 +190,7 @@ async def lock_hook_session(conn: AsyncConnection | AsyncSession, client: str, c
     )
 
 
-async def find_hook_session(
-    conn: AsyncConnection | AsyncSession, client: str, client_session_id: str
-) -> Row[Any] | None:
+async def find_hook_session(conn: AsyncConnection | AsyncSession, client: str, client_session_id: str) -> AnyRow | None:
     """The newest archon session recorded for this client session (index of migration 0005)."""
     meta = _sessions.c.metadata
     stmt = (
@@ -204,7 +206,7 @@ async def find_hook_session(
     return (await conn.execute(stmt)).first()
 
 
-async def reopen(conn: AsyncConnection | AsyncSession, session_id: uuid.UUID, patch: dict[str, Any]) -> Row[Any] | None:
+async def reopen(conn: AsyncConnection | AsyncSession, session_id: uuid.UUID, patch: dict[str, Any]) -> AnyRow | None:
     """An ended session active again (a resumed client session), `patch` merged into its metadata."""
     stmt = (
         update(_sessions)
@@ -229,7 +231,7 @@ def _last_activity():
 
 async def end_stale(
     conn: AsyncConnection | AsyncSession, *, before: datetime, now: datetime, limit: int
-) -> list[Row[Any]]:
+) -> list[AnyRow]:
     """End active sessions whose last event (or start, when they have none) is older than `before`:
     `ended_at` is that last activity, and the metadata says `ended_by: stale`. Rows locked by another
     writer are skipped (the next sweep gets them). Returns the ended sessions."""

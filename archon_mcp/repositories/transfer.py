@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, cast, func, select, text
+from sqlalchemy import cast, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from archon_mcp.models import AgentSession, SessionEvent
+from archon_mcp.models import AgentSession, AnyRow, SessionEvent
 from archon_mcp.repositories.sessions import filter_sessions
 
 # What a backup holds: every stored column except vectors, embedding bookkeeping and generated ones.
@@ -44,7 +44,7 @@ async def session_batch(
     agent: str | None = None,
     project_id: uuid.UUID | None = None,
     since: datetime | None = None,
-) -> Sequence[Row[Any]]:
+) -> Sequence[AnyRow]:
     """The next `limit` sessions in (started_at, id) order after the key `after` (keyset pagination)."""
     stmt = filter_sessions(select(*SESSION_COLUMNS), agent=agent, project_id=project_id, since=since)
     if after is not None:
@@ -55,7 +55,7 @@ async def session_batch(
 
 async def stream_events(
     db: AsyncSession, session_ids: list[uuid.UUID], *, fetch_size: int = 1000
-) -> AsyncIterator[Sequence[Row[Any]]]:
+) -> AsyncIterator[Sequence[AnyRow]]:
     """Events of these sessions, grouped by session in the order given, oldest first within a session,
     in lists of up to `fetch_size`. Read through a server-side cursor, so a huge session costs no memory."""
     ids = cast(session_ids, ARRAY(UUID(as_uuid=True)))

@@ -1,12 +1,14 @@
-"""ORM rows -> the public pydantic models."""
+"""ORM objects and Core rows -> the public pydantic models."""
 
 from __future__ import annotations
 
-from archon_mcp.models import AgentSession, SessionEvent
+from typing import Any
+
+from archon_mcp.models import AgentSession, AnyRow, SessionEvent
 from archon_mcp.schemas import EmbeddingStatus, EventOut, SessionOut, SessionWithCount
 
 
-def embedding_status(row: AgentSession | SessionEvent) -> EmbeddingStatus:
+def embedding_status(row: AgentSession | SessionEvent | AnyRow) -> EmbeddingStatus:
     if row.needs_embedding:
         return "pending"
     # `embedding_model` is set together with the vector (and cleared with it): reading it does not
@@ -14,7 +16,7 @@ def embedding_status(row: AgentSession | SessionEvent) -> EmbeddingStatus:
     return "embedded" if row.embedding_model is not None else "none"
 
 
-def session_fields(row: AgentSession) -> dict:
+def session_fields(row: AgentSession | AnyRow) -> dict[str, Any]:
     return {
         "id": str(row.id),
         "agent": row.agent,
@@ -30,7 +32,7 @@ def session_fields(row: AgentSession) -> dict:
     }
 
 
-def event_fields(row: SessionEvent) -> dict:
+def event_fields(row: SessionEvent | AnyRow) -> dict[str, Any]:
     return {
         "id": str(row.id),
         "session_id": str(row.session_id),
@@ -42,13 +44,13 @@ def event_fields(row: SessionEvent) -> dict:
     }
 
 
-def session_out(row: AgentSession) -> SessionOut:
+def session_out(row: AgentSession | AnyRow) -> SessionOut:
     return SessionOut(**session_fields(row))
 
 
-def session_with_count(row: AgentSession, event_count: int) -> SessionWithCount:
+def session_with_count(row: AgentSession | AnyRow, event_count: int) -> SessionWithCount:
     return SessionWithCount(**session_fields(row), event_count=event_count)
 
 
-def event_out(row: SessionEvent) -> EventOut:
+def event_out(row: SessionEvent | AnyRow) -> EventOut:
     return EventOut(**event_fields(row))

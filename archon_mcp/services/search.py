@@ -32,7 +32,14 @@ from archon_mcp.errors import EmbeddingError
 from archon_mcp.repositories import embeddings as queue
 from archon_mcp.repositories import search as repo
 from archon_mcp.repositories.search import Candidate, SearchFilters, TableStats
-from archon_mcp.schemas import EventHit, EventSearchResults, SearchMode, SessionHit, SessionSearchResults
+from archon_mcp.schemas import (
+    EventHit,
+    EventSearchResults,
+    MatchSource,
+    SearchMode,
+    SessionHit,
+    SessionSearchResults,
+)
 from archon_mcp.services import _ranking as ranking
 from archon_mcp.services._convert import event_fields, session_fields
 from archon_mcp.services._when import Window, query_window
@@ -58,11 +65,11 @@ class Hit:
     cosine: float | None = None
     bm25: float = 0.0
     all_terms: bool = False
-    matched_by: list[str] = field(default_factory=list)
+    matched_by: list[MatchSource] = field(default_factory=list)
     match: float = 0.0  # its own match (services/_ranking.py)
     score: float = 0.0
 
-    def absorb(self, candidate: Candidate, source: str) -> None:
+    def absorb(self, candidate: Candidate, source: MatchSource) -> None:
         if candidate.cosine is not None:
             self.cosine = candidate.cosine if self.cosine is None else max(self.cosine, candidate.cosine)
         self.bm25 = max(self.bm25, candidate.bm25)
@@ -71,7 +78,7 @@ class Hit:
             self.matched_by.append(source)
 
 
-def _fuse(lists: Iterable[tuple[str, list[Candidate]]]) -> dict[Any, Hit]:
+def _fuse(lists: Iterable[tuple[MatchSource, list[Candidate]]]) -> dict[Any, Hit]:
     fused: dict[Any, Hit] = {}
     for source, candidates in lists:
         for candidate in candidates:
@@ -210,7 +217,8 @@ class SearchService:
         """Each row's own match: similarity and BM25 mixed (hybrid), or the one signal of the mode."""
         top = ranking.best(h.bm25 for h in hits.values())
         if mode == "hybrid" and weights.rrf_k > 0:
-            by_similarity = sorted((h for h in hits.values() if h.cosine is not None), key=lambda h: -h.cosine)
+            with_vector = [(h.cosine, h) for h in hits.values() if h.cosine is not None]
+            by_similarity = [h for _, h in sorted(with_vector, key=lambda pair: -pair[0])]
             by_keyword = sorted((h for h in hits.values() if h.bm25 > 0), key=lambda h: -h.bm25)
             s_rank = {id(h): i for i, h in enumerate(by_similarity)}
             k_rank = {id(h): i for i, h in enumerate(by_keyword)}
@@ -350,7 +358,7 @@ class SearchService:
                 self._on_own_connection(repo.event_neighbours, event_ids) if mode == "hybrid" else _no_neighbours(),
                 self._pending("events"),
             )
-            lists: list[tuple[str, list[Candidate]]] = []
+            lists: list[tuple[MatchSource, list[Candidate]]] = []
             if vector is not None:
                 lists.append(("semantic", semantic))
             if found is not None:
@@ -490,8 +498,8 @@ class SearchService:
                 self._with_cosines("events", keyword_events, vector, semantic_events),
                 self._pending("sessions"),
             )
-            lists: list[tuple[str, list[Candidate]]] = []
-            event_lists: list[tuple[str, list[Candidate]]] = []
+            lists: list[tuple[MatchSource, list[Candidate]]] = []
+            event_lists: list[tuple[MatchSource, list[Candidate]]] = []
             if vector is not None:
                 lists.append(("semantic", semantic))
                 event_lists.append(("semantic", semantic_events))

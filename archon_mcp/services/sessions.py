@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from archon_mcp.config import Settings
 from archon_mcp.db import Database
 from archon_mcp.embeddings import session_text
 from archon_mcp.errors import ConflictError, NotFoundError
-from archon_mcp.models import AgentSession
+from archon_mcp.models import AgentSession, AnyRow
 from archon_mcp.redact import redact_value
 from archon_mcp.repositories import events as events_repo
 from archon_mcp.repositories import sessions as sessions_repo
@@ -41,11 +40,21 @@ class SessionService:
     """Every session operation of the usage guide, one transaction each. Arguments arrive validated
     (the request models in `schemas`), as keywords."""
 
-    def __init__(self, database: Database, settings: Settings, on_pending: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        on_pending: Callable[[], None],
+        *,
+        on_ended: Callable[[SessionOut], Awaitable[SessionOut]] | None = None,
+    ) -> None:
         self._db = database
         self._settings = settings
         # Called after a commit that left rows waiting for an embedding (wakes the worker).
         self._on_pending = on_pending
+        # Called with every session end_session has ended (after its commit); what it returns is the
+        # answer (the app wires the background summary here: ARCHON_SUMMARIZE_ON_END).
+        self._on_ended = on_ended
         # ARCHON_REDACT=all: what the tools and the REST API store is redacted here, below every entry point.
         self._redact: Callable[[Any], Any] = redact_value if settings.redact == "all" else (lambda value: value)
 
@@ -62,7 +71,7 @@ class SessionService:
         return row
 
     async def _detail(
-        self, db: AsyncConnection, row: Row[Any], *, event_limit: int, event_offset: int | None
+        self, db: AsyncConnection, row: AnyRow, *, event_limit: int, event_offset: int | None
     ) -> SessionDetail:
         """`row` carries `event_count`. `event_offset=None` means: the latest `event_limit` events."""
         total = row.event_count
@@ -109,7 +118,8 @@ class SessionService:
                 raise ConflictError(f"session {sid} already ended at {ended}", hint="ended_session")
         if row.needs_embedding:
             self._on_pending()
-        return session_out(row)
+        out = session_out(row)
+        return out if self._on_ended is None else await self._on_ended(out)
 
     async def get_session(
         self, *, session_id: uuid.UUID, event_limit: int = 100, event_offset: int = 0
@@ -147,7 +157,8 @@ class SessionService:
                 ended_only=active is False,
             )
         sessions = [session_with_count(row, n) for row, n in rows]
-        return SessionPage.of(sessions, total=total, limit=limit, offset=offset)
+        # Page.of builds `cls`; its annotation says Page[T] (schemas/_outputs.py: `-> Self` would drop these casts).
+        return cast(SessionPage, SessionPage.of(sessions, total=total, limit=limit, offset=offset))
 
     # --- events -------------------------------------------------------------------------------
     async def add_event(
@@ -256,4 +267,4 @@ class SessionService:
                 db, limit=limit, offset=offset, agent=agent, project_id=project_id, active_only=True
             )
         sessions = [session_with_count(row, n) for row, n in rows]
-        return ActiveSessions.of(sessions, total=total, limit=limit, offset=offset)
+        return cast(ActiveSessions, ActiveSessions.of(sessions, total=total, limit=limit, offset=offset))

@@ -12,13 +12,13 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from archon_mcp.config import Settings, SummaryMethod
 from archon_mcp.db import Database
 from archon_mcp.embeddings import event_text
 from archon_mcp.errors import ArchonError, ConflictError, NotFoundError
-from archon_mcp.models import AgentSession, SessionEvent
+from archon_mcp.models import AgentSession
 from archon_mcp.repositories import events as events_repo
 from archon_mcp.repositories import sessions as sessions_repo
 from archon_mcp.repositories import summaries as summaries_repo
@@ -45,6 +45,19 @@ ChatModel = Callable[[str, str], Awaitable[str]]
 
 
 # --- reading events and analysing them ----------------------------------------------------------------
+class EventRecord(Protocol):
+    """What reading an event needs: an ORM SessionEvent or a Core row of repositories/events.RETURNED."""
+
+    @property
+    def session_id(self) -> uuid.UUID: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def event_data(self) -> dict[str, Any]: ...
+    @property
+    def timestamp(self) -> datetime: ...
+
+
 def _text_of(data: dict[str, Any], *keys: str) -> str | None:
     for key in keys:
         value = data.get(key)
@@ -71,10 +84,10 @@ class TaskRecord:
 class EventAnalysis:
     """The facts an extractive summary and the resume context are made of, oldest first."""
 
-    decisions: list[tuple[str, SessionEvent]] = field(default_factory=list)
-    completed: list[tuple[str, SessionEvent]] = field(default_factory=list)
-    errors: list[tuple[str, SessionEvent]] = field(default_factory=list)
-    unresolved_errors: list[tuple[str, SessionEvent]] = field(default_factory=list)
+    decisions: list[tuple[str, EventRecord]] = field(default_factory=list)
+    completed: list[tuple[str, EventRecord]] = field(default_factory=list)
+    errors: list[tuple[str, EventRecord]] = field(default_factory=list)
+    unresolved_errors: list[tuple[str, EventRecord]] = field(default_factory=list)
     open_tasks: list[TaskRecord] = field(default_factory=list)
     key_events: list[str] = field(default_factory=list)
 
@@ -82,7 +95,7 @@ class EventAnalysis:
 _DONE_STATUSES = {"done", "completed", "complete", "closed", "resolved", "cancelled", "canceled"}
 
 
-def analyze_events(events: Iterable[SessionEvent]) -> EventAnalysis:
+def analyze_events(events: Iterable[EventRecord]) -> EventAnalysis:
     """Decisions, finished tasks, errors and still-open tasks, from events in time order.
 
     A task is open when it was created (`task_created`) and no later `task_completed` (or a
@@ -92,7 +105,7 @@ def analyze_events(events: Iterable[SessionEvent]) -> EventAnalysis:
     out = EventAnalysis()
     open_by_key: dict[str, TaskRecord] = {}
     titles_by_id: dict[str, str] = {}
-    pending_errors: list[tuple[str, SessionEvent]] = []
+    pending_errors: list[tuple[str, EventRecord]] = []
 
     def close(task_id: str | None, title: str | None) -> None:
         for key in (f"id:{task_id}" if task_id else None, f"title:{title.lower()}" if title else None):
@@ -101,6 +114,8 @@ def analyze_events(events: Iterable[SessionEvent]) -> EventAnalysis:
                 open_by_key.pop(f"id:{record.task_id}", None)
                 open_by_key.pop(f"title:{record.title.lower()}", None)
 
+    title: str | None
+    error: str | None
     for event in events:
         data = event.event_data if isinstance(event.event_data, dict) else {}
         kind = event.event_type
@@ -164,7 +179,7 @@ def _some(items: Sequence[str], limit: int = 3) -> str:
     return shown + (f"; and {len(items) - limit} more" if len(items) > limit else "")
 
 
-def extractive_summary(session: AgentSession, events: Sequence[SessionEvent], total: int) -> SummaryDraft:
+def extractive_summary(session: AgentSession, events: Sequence[EventRecord], total: int) -> SummaryDraft:
     """A deterministic digest of the events: always available, offline."""
     facts = analyze_events(events)
     decisions = [text for text, _ in facts.decisions]
@@ -202,7 +217,7 @@ class SummaryMaterial:
     """A session's events rendered for a model, cut into at most `max_chunks` chunks."""
 
     session: AgentSession
-    events: list[SessionEvent]
+    events: Sequence[EventRecord]
     total: int
     chunks: list[str]
     omitted: int  # events not read, or in chunks that were dropped
@@ -234,7 +249,7 @@ class SummaryMaterial:
         )
 
 
-def _event_line(event: SessionEvent, max_chars: int) -> str:
+def _event_line(event: EventRecord, max_chars: int) -> str:
     when = event.timestamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     return f"- {when} {event_text(event.event_type, event.event_data, max_chars)}"
 
@@ -448,18 +463,11 @@ class SummaryService:
         return await self._sessions.update_session_summary(session_id=sid, summary=draft.summary, metadata=metadata)
 
     # --- summarise on end, in the background --------------------------------------------------------
-    def summarizing_on_end(
-        self, end_session: Callable[..., Awaitable[SessionOut]]
-    ) -> Callable[..., Awaitable[SessionOut]]:
-        """Wrap SessionService.end_session: a session ended without a summary gets one in the background."""
-
-        async def end_session_then_summarize(*, session_id: uuid.UUID, summary: str | None = None) -> SessionOut:
-            ended = await end_session(session_id=session_id, summary=summary)
-            if ended.summary:
-                return ended
-            return await self.schedule(ended)
-
-        return end_session_then_summarize
+    async def summarize_ended(self, ended: SessionOut) -> SessionOut:
+        """SessionService's `on_ended` hook: a session ended without a summary gets one in the background."""
+        if ended.summary:
+            return ended
+        return await self.schedule(ended)
 
     async def schedule(self, ended: SessionOut) -> SessionOut:
         """Mark the session `summary_status: pending` and summarise it after this call returns."""
