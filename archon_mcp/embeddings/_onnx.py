@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def ensure_exported(model_dir: Path, cache_dir: Path, name: str) -> Path:
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path):  # type: ignore[no-untyped-def]
+def _file_lock(path: Path) -> Iterator[None]:
     try:
         import fcntl
     except ImportError:  # Windows: exports may race; os.replace keeps the file whole either way
