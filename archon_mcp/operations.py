@@ -6,12 +6,14 @@ on the other. The `description` is what the calling model reads as the tool's de
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from archon_mcp.config import MAX_RESUME_TOKENS
 from archon_mcp.schemas import (
     ActiveSessions,
     AddEventRequest,
@@ -46,6 +48,7 @@ from archon_mcp.schemas import (
     SummarizeSessionRequest,
     UpdateSessionSummaryRequest,
 )
+from archon_mcp.services.resume_format import fit_rendered, json_with_size, render_markdown
 
 if TYPE_CHECKING:
     from archon_mcp.app import AppContext
@@ -64,38 +67,98 @@ class Operation(Generic[R, O]):
     read_only: bool
 
 
+# --- what the answers share: project names, and bookkeeping only on request --------------------------
+def _models(value: Any) -> Iterator[BaseModel]:
+    """`value` and every model nested in its fields (lists included), depth first."""
+    if isinstance(value, BaseModel):
+        yield value
+        for name in type(value).model_fields:
+            yield from _models(getattr(value, name))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _models(item)
+
+
+async def _with_names(app: AppContext, result: O) -> O:
+    """Every `project_id` in `result` gets its project's name beside it (`project`)."""
+    carriers = [
+        m for m in _models(result) if "project" in type(m).model_fields and "project_id" in type(m).model_fields
+    ]
+    ids = {m.project_id for m in carriers if m.project_id}  # type: ignore[attr-defined]
+    names = await app.projects.names(ids) if ids else {}
+    for model in carriers:
+        model.project = names.get(model.project_id) if model.project_id else None  # type: ignore[attr-defined]
+    return result
+
+
+def lean(result: O, *, verbose: bool, write: bool = False) -> O:
+    """`result` without its bookkeeping unless `verbose`: creation and update times, embedding status,
+    empty metadata, and the session id repeated on each event of a session. A `write`'s answer keeps
+    the embedding status and metadata of what it just wrote (whether it is still being embedded, what
+    was stored). Omitted fields are None, which the answer models leave out (`_outputs.BOOKKEEPING`)."""
+    if verbose:
+        return result
+    for model in _models(result):
+        if isinstance(model, SessionOut):
+            model.created_at = model.updated_at = None
+        if isinstance(model, SessionOut | EventOut) and not write:
+            model.embedding_status = None
+            if not model.metadata:
+                model.metadata = None
+        if isinstance(model, SessionDetail):
+            for event in model.events:
+                event.session_id = None
+    return result
+
+
+async def _answer(app: AppContext, result: O, *, verbose: bool = False, write: bool = False) -> O:
+    return lean(await _with_names(app, result), verbose=verbose, write=write)
+
+
+async def _filter_project(app: AppContext, r: Any) -> uuid.UUID | None:
+    """The project a list or search is limited to: `project` (a name that must exist) or `project_id`."""
+    return await app.projects.resolve(project=r.project, project_id=r.project_id, create=False)
+
+
 # --- the service calls ------------------------------------------------------------------------------
 async def create_session(app: AppContext, r: CreateSessionRequest) -> SessionOut:
-    return await app.sessions.create_session(agent=r.agent, project_id=r.project_id, metadata=r.metadata)
+    pid = await app.projects.resolve(project=r.project, project_id=r.project_id)
+    session = await app.sessions.create_session(agent=r.agent, project_id=pid, metadata=r.metadata)
+    return await _answer(app, session, write=True)
 
 
 async def end_session(app: AppContext, r: EndSessionRequest) -> SessionOut:
-    return await app.sessions.end_session(session_id=r.session_id, summary=r.summary)
+    return await _answer(
+        app, await app.sessions.end_session(session_id=r.session_id, summary=r.summary), write=True
+    )
 
 
 async def get_session(app: AppContext, r: GetSessionRequest) -> SessionDetail:
-    return await app.sessions.get_session(
+    detail = await app.sessions.get_session(
         session_id=r.session_id, event_limit=r.event_limit, event_offset=r.event_offset
     )
+    return await _answer(app, detail, verbose=r.verbose)
 
 
 async def list_sessions(app: AppContext, r: ListSessionsRequest) -> SessionPage:
     active = r.active if isinstance(r, BrowseSessionsRequest) else None  # REST's status filter
-    return await app.sessions.list_sessions(
+    page = await app.sessions.list_sessions(
         agent=r.agent,
-        project_id=r.project_id,
+        project_id=await _filter_project(app, r),
         since=r.since,
         until=r.until,
         active=active,
         limit=r.limit,
         offset=r.offset,
     )
+    return await _answer(app, page, verbose=r.verbose)
 
 
 async def add_event(app: AppContext, r: AddEventRequest) -> EventOut:
-    return await app.sessions.add_event(
+    event = await app.sessions.add_event(
         session_id=r.session_id, event_type=r.event_type, event_data=r.event_data, metadata=r.metadata
     )
+    return lean(event, verbose=False, write=True)
 
 
 async def add_events(app: AppContext, r: AddEventsRequest) -> EventsAdded:
@@ -103,36 +166,39 @@ async def add_events(app: AppContext, r: AddEventsRequest) -> EventsAdded:
 
 
 async def search_sessions(app: AppContext, r: SearchSessionsRequest) -> SessionSearchResults:
-    return await app.search.search_sessions(
+    found = await app.search.search_sessions(
         query=r.query,
         limit=r.limit,
         threshold=r.threshold,
         agent=r.agent,
-        project_id=r.project_id,
+        project_id=await _filter_project(app, r),
         since=r.since,
         until=r.until,
         active_only=r.active_only,
         mode=r.mode,
     )
+    return await _answer(app, found, verbose=r.verbose)
 
 
 async def search_events(app: AppContext, r: SearchEventsRequest) -> EventSearchResults:
-    return await app.search.search_events(
+    found = await app.search.search_events(
         query=r.query,
         limit=r.limit,
         threshold=r.threshold,
         session_id=r.session_id,
         event_type=r.event_type,
         agent=r.agent,
-        project_id=r.project_id,
+        project_id=await _filter_project(app, r),
         since=r.since,
         until=r.until,
         mode=r.mode,
     )
+    return lean(found, verbose=r.verbose)
 
 
 async def get_last_session(app: AppContext, r: GetLastSessionRequest) -> LastSession:
-    return await app.sessions.get_last_session(agent=r.agent, event_limit=r.event_limit)
+    last = await app.sessions.get_last_session(agent=r.agent, event_limit=r.event_limit)
+    return await _answer(app, last, verbose=r.verbose)
 
 
 async def count_sessions(app: AppContext, r: CountSessionsRequest) -> SessionCount:
@@ -140,17 +206,20 @@ async def count_sessions(app: AppContext, r: CountSessionsRequest) -> SessionCou
 
 
 async def get_recent_sessions(app: AppContext, r: GetRecentSessionsRequest) -> RecentSessions:
-    return await app.sessions.get_recent_sessions(agent=r.agent, days=r.days, limit=r.limit)
+    recent = await app.sessions.get_recent_sessions(agent=r.agent, days=r.days, limit=r.limit)
+    return await _answer(app, recent, verbose=r.verbose)
 
 
 async def update_session_summary(app: AppContext, r: UpdateSessionSummaryRequest) -> SessionOut:
-    return await app.sessions.update_session_summary(session_id=r.session_id, summary=r.summary, metadata=r.metadata)
+    session = await app.sessions.update_session_summary(session_id=r.session_id, summary=r.summary, metadata=r.metadata)
+    return await _answer(app, session, write=True)
 
 
 async def get_active_sessions(app: AppContext, r: GetActiveSessionsRequest) -> ActiveSessions:
-    return await app.sessions.get_active_sessions(
-        agent=r.agent, project_id=r.project_id, limit=r.limit, offset=r.offset
+    page = await app.sessions.get_active_sessions(
+        agent=r.agent, project_id=await _filter_project(app, r), limit=r.limit, offset=r.offset
     )
+    return await _answer(app, page, verbose=r.verbose)
 
 
 async def get_stats(app: AppContext, _: GetStatsRequest) -> StoreStats:
@@ -160,13 +229,28 @@ async def get_stats(app: AppContext, _: GetStatsRequest) -> StoreStats:
 
 
 async def resume_context(app: AppContext, r: ResumeContextRequest) -> ResumeContext:
-    return await app.resume.resume_context(agent=r.agent, project_id=r.project_id, max_tokens=r.max_tokens)
+    """The context trimmed to `max_tokens` measured on the text that is sent (`ResumeContext.sent_text`):
+    the compact JSON, or the Markdown with format=markdown."""
+    # Gathered unbounded, then cut on the rendered text: a budget counted on another form would cut
+    # too much (Markdown is shorter) or too little.
+    context = await app.resume.resume_context(
+        agent=r.agent, project_id=await _filter_project(app, r), max_tokens=MAX_RESUME_TOKENS
+    )
+    context = await _with_names(app, context)
+    context.max_tokens = r.max_tokens
+    if r.format == "markdown":
+        text, context = fit_rendered(context, r.max_tokens, lambda c: render_markdown(c, project_name=c.project))
+    else:
+        text, context = fit_rendered(context, r.max_tokens, json_with_size)
+    context.set_sent_text(text)
+    return context
 
 
 async def summarize_session(app: AppContext, r: SummarizeSessionRequest, **sampling: Any) -> SessionSummary:
     """`sampling`: what MCP sampling of the client's model gave (tools/summaries.py); without it the
     sampling method is skipped, as over REST."""
-    return await app.summaries.summarize(session_id=r.session_id, methods=r.methods, store=r.store, **sampling)
+    summary = await app.summaries.summarize(session_id=r.session_id, methods=r.methods, store=r.store, **sampling)
+    return await _answer(app, summary, write=True)
 
 
 def _op(
