@@ -91,11 +91,16 @@ async def _with_names(app: AppContext, result: O) -> O:
     return result
 
 
+# What the hooks write into each event's metadata to make retries idempotent (services/hooks.py).
+_HOOK_EVENT_KEYS = frozenset({"hook_key", "hook_at"})
+
+
 def lean(result: O, *, verbose: bool, write: bool = False) -> O:
     """`result` without its bookkeeping unless `verbose`: creation and update times, embedding status,
-    empty metadata, and the session id repeated on each event of a session. A `write`'s answer keeps
-    the embedding status and metadata of what it just wrote (whether it is still being embedded, what
-    was stored). Omitted fields are None, which the answer models leave out (`_outputs.BOOKKEEPING`)."""
+    empty metadata, the hooks' retry keys in event metadata, and the session id repeated on each event
+    of a session. A `write`'s answer keeps the embedding status and metadata of what it just wrote
+    (whether it is still being embedded, what was stored). Omitted fields are None, which the answer
+    models leave out (`_outputs.BOOKKEEPING`)."""
     if verbose:
         return result
     for model in _models(result):
@@ -103,6 +108,8 @@ def lean(result: O, *, verbose: bool, write: bool = False) -> O:
             model.created_at = model.updated_at = None
         if isinstance(model, SessionOut | EventOut) and not write:
             model.embedding_status = None
+            if isinstance(model, EventOut) and model.metadata:
+                model.metadata = {k: v for k, v in model.metadata.items() if k not in _HOOK_EVENT_KEYS}
             if not model.metadata:
                 model.metadata = None
         if isinstance(model, SessionDetail):
@@ -128,9 +135,7 @@ async def create_session(app: AppContext, r: CreateSessionRequest) -> SessionOut
 
 
 async def end_session(app: AppContext, r: EndSessionRequest) -> SessionOut:
-    return await _answer(
-        app, await app.sessions.end_session(session_id=r.session_id, summary=r.summary), write=True
-    )
+    return await _answer(app, await app.sessions.end_session(session_id=r.session_id, summary=r.summary), write=True)
 
 
 async def get_session(app: AppContext, r: GetSessionRequest) -> SessionDetail:

@@ -129,7 +129,7 @@ def error_from(error: Mapping[str, Any], *, allowed: Iterable[str], unknown: str
 
 # --- defaults that keep a typical answer under 2,000 tokens (README, "What the tools send back") ---
 LAST_SESSION_EVENTS = 20
-SESSION_EVENTS = 50
+SESSION_EVENTS = 30
 
 # --- shared descriptions --------------------------------------------------------------------------
 _SESSION_ID = "UUID of the session, as returned by archon_create_session."
