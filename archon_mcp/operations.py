@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from archon_mcp.config import MAX_RESUME_TOKENS
+from archon_mcp.config import EVENT_FIELDS, MAX_RESUME_TOKENS
 from archon_mcp.schemas import (
     ActiveSessions,
     AddEventRequest,
@@ -258,6 +258,20 @@ async def summarize_session(app: AppContext, r: SummarizeSessionRequest, **sampl
     return await _answer(app, summary, write=True)
 
 
+# --- what the calling model reads ------------------------------------------------------------------
+# How to start and end work: the server's instructions, these descriptions and the README say this.
+START_AND_END = (
+    'Start work with archon_resume_context(agent, project="<repository name>"): where you left off. Then '
+    "archon_create_session(agent, project=...), log significant events with archon_add_event, and end with "
+    "archon_end_session and a specific, searchable summary. With the archon-mcp hooks installed "
+    "(archon-mcp hooks install) the session is recorded automatically and its resume context arrives at "
+    "start: do not create or end sessions yourself."
+)
+
+# Which event types and event_data fields the summaries and archon_resume_context understand.
+EVENT_GUIDE = "Fields read: " + "; ".join(f"{kind}: {fields}" for kind, fields in EVENT_FIELDS.items()) + "."
+
+
 def _op(
     tool: str,
     request: type[R],
@@ -279,9 +293,10 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         SessionOut,
         create_session,
         read_only=False,
-        description="""Start a new work session for an agent. Call this at the start of a logical unit of work
-        (a feature, a bug fix), then log events with archon_add_event and finish with
-        archon_end_session. Returns the session; keep its `id`.""",
+        description="""Start a new work session for an agent at the start of a logical unit of work (a feature,
+        a bug fix); name its project with `project` (e.g. "billing-api": the same name is the same
+        project in every conversation). Returns the session; keep its `id`. """
+        + START_AND_END,
     ),
     _op(
         "archon_end_session",
@@ -289,8 +304,9 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         SessionOut,
         end_session,
         read_only=False,
-        description="""End an active session, optionally with a summary. A session can be ended once; to change
-        the summary later use archon_update_session_summary. Returns the ended session.""",
+        description="""End an active session, optionally with a summary (what was done, specific and searchable:
+        the next session's archon_resume_context starts from it). A session can be ended once; to
+        change the summary later use archon_update_session_summary. Returns the ended session.""",
     ),
     _op(
         "archon_get_session",
@@ -299,7 +315,8 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         get_session,
         read_only=True,
         description="""Get one session with its events in time order (oldest first). `event_count` is the total;
-        page through long sessions with event_offset.""",
+        page through long sessions with event_offset. Compact by default: verbose=true adds the
+        bookkeeping fields.""",
     ),
     _op(
         "archon_list_sessions",
@@ -316,9 +333,13 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         EventOut,
         add_event,
         read_only=False,
-        description="""Log a significant event (task created/completed, decision made, error hit, pattern seen,
-        context shared) to an active session. The event is stored at once and embedded for
-        semantic search in the background. Fails if the session has ended.""",
+        description="""Log a significant event (task created/completed, decision made, error hit or resolved,
+        pattern seen, context shared) to an active session. The event is stored at once and embedded
+        for semantic search in the background. Fails if the session has ended. Tasks are matched by
+        task_id (or title) across sessions, so log task_completed with the task_created's task_id;
+        log error_resolved (or "resolved": true on the error) so a fixed error no longer shows as
+        unresolved. """
+        + EVENT_GUIDE,
     ),
     _op(
         "archon_add_events",
@@ -356,8 +377,10 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         LastSession,
         get_last_session,
         read_only=True,
-        description="""Get the agent's most recent session with its latest events (oldest first), to resume
-        where it left off. `found` is false when the agent has no sessions.""",
+        description="""Get the agent's most recent session with its latest events (oldest first, 20 by
+        default: older ones with archon_get_session). `found` is false when the agent has no
+        sessions. To start work, archon_resume_context is shorter and says more (open tasks,
+        unresolved errors, decisions).""",
     ),
     _op(
         "archon_count_sessions",
@@ -411,11 +434,15 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         ResumeContext,
         resume_context,
         read_only=True,
-        description="""Call at the start of work to get your bearings in one call: the last session's summary and
-        next steps, open tasks (created but not completed) across recent sessions, recent decisions,
-        unresolved errors, and the most relevant earlier sessions of the project. Lists are newest
-        first; when the answer would exceed max_tokens the least important items are left out and
-        `trimmed` says how many.""",
+        description="""Call first when you start work: where you left off in one call. The last session's
+        summary and next steps (and whether it is still active), open tasks (task_created without a
+        task_completed or done task_updated of the same task_id or title) across recent sessions,
+        recent decisions, unresolved errors (error_encountered not marked "resolved": true, not
+        cleared by an error_resolved naming it, nor by completing its task_id), and the most relevant
+        earlier sessions. Filter by `project` (a name) or project_id. Lists are newest first; the
+        text sent (compact JSON, or Markdown with format="markdown") stays within max_tokens by
+        leaving out the least important items, and `trimmed` says how many. """
+        + START_AND_END,
     ),
 )
 
