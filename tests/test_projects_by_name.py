@@ -172,3 +172,50 @@ async def test_rest_takes_project_names_and_answers_with_them(http: httpx2.Async
         "one of project or project_id",
     )
     assert_error(await http.get("/api/activity", params={"project": "nope"}), 400, "invalid_input", "nope")
+
+
+@pytest.mark.slow
+async def test_the_web_page_shows_and_filters_projects_by_name(app) -> None:
+    from tests.test_api import AUTH, TOKEN, _serve
+    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, async_playwright
+
+    if async_playwright is None or CHROMIUM is None:
+        pytest.skip("playwright or chromium is not installed")
+    async for served in _serve(app, "http"):
+        async with httpx2.AsyncClient(base_url=served.url, headers=AUTH, timeout=60) as web:
+            billing = (await web.post("/api/sessions", json={"agent": "claude", "project": "billing-api"})).json()
+            legacy_id = str(uuid.uuid4())
+            legacy = (await web.post("/api/sessions", json={"agent": "claude", "project_id": legacy_id})).json()
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                page = await browser.new_page()
+                errors: list[Exception] = []
+                page.on("pageerror", errors.append)
+                await page.goto(f"{served.url}/?token={TOKEN}")
+                await page.wait_for_selector("#session-table")
+                cell = page.locator(f"tr[data-id='{billing['id']}'] td").nth(4)
+                assert await cell.inner_text() == "billing-api"
+                options = [
+                    await o.inner_text() for o in await page.locator("#filters select[name=project] option").all()
+                ]
+                assert "billing-api" in options and billing["project_id"] not in " ".join(options), options
+                await page.select_option("#filters select[name=project]", "billing-api")
+                await page.wait_for_function("document.querySelectorAll('#session-table tbody tr').length === 1")
+                assert await page.locator("#session-table tbody tr").get_attribute("data-id") == billing["id"]
+                assert "project=billing-api" in page.url
+                # A project known only by its UUID is still offered and filters by its id.
+                await page.select_option("#filters select[name=project]", legacy_id)
+                await page.wait_for_function(
+                    f"document.querySelector('#session-table tbody tr')?.dataset.id === '{legacy['id']}'"
+                )
+                await page.click(f"tr[data-id='{legacy['id']}']")
+                await page.wait_for_selector("#session-header")
+                assert legacy_id in await page.locator("#session-header").inner_text()
+                await page.goto(f"{served.url}/#/session/{billing['id']}")
+                await page.wait_for_function(
+                    "document.querySelector('#session-header')?.innerText.includes('billing-api')"
+                )
+                assert not errors, errors
+            finally:
+                await browser.close()
