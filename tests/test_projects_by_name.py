@@ -191,7 +191,11 @@ async def test_the_web_page_shows_and_filters_projects_by_name(app) -> None:
             try:
                 page = await browser.new_page()
                 errors: list[Exception] = []
-                page.on("pageerror", errors.append)
+
+                def page_error(exc: Exception, seen: list[Exception] = errors) -> None:
+                    seen.append(exc)
+
+                page.on("pageerror", page_error)
                 await page.goto(f"{served.url}/?token={TOKEN}")
                 await page.wait_for_selector("#session-table")
                 cell = page.locator(f"tr[data-id='{billing['id']}'] td").nth(4)
