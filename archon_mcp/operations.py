@@ -269,7 +269,7 @@ START_AND_END = (
 )
 
 # Which event types and event_data fields the summaries and archon_resume_context understand.
-EVENT_GUIDE = "Fields read: " + "; ".join(f"{kind}: {fields}" for kind, fields in EVENT_FIELDS.items()) + "."
+EVENT_GUIDE = "Fields read: " + " | ".join(f"{kind}: {fields}" for kind, fields in EVENT_FIELDS.items()) + "."
 
 
 def _op(

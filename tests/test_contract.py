@@ -76,6 +76,9 @@ DEFAULTS = {
     ("archon_get_recent_sessions", "limit"): 20,
     ("archon_summarize_session", "store"): True,
     ("archon_resume_context", "max_tokens"): 2000,
+    ("archon_resume_context", "format"): "json",
+    ("archon_get_session", "verbose"): False,
+    ("archon_search_events", "verbose"): False,
 }
 
 
