@@ -48,6 +48,7 @@ from archon_mcp.schemas import (
     SummarizeSessionRequest,
     UpdateSessionSummaryRequest,
 )
+from archon_mcp.services.projects import normalize_name
 from archon_mcp.services.resume_format import fit_rendered, json_with_size, render_markdown
 
 if TYPE_CHECKING:
@@ -238,10 +239,28 @@ async def resume_context(app: AppContext, r: ResumeContextRequest) -> ResumeCont
     the compact JSON, or the Markdown with format=markdown."""
     # Gathered unbounded, then cut on the rendered text: a budget counted on another form would cut
     # too much (Markdown is shorter) or too little.
-    context = await app.resume.resume_context(
-        agent=r.agent, project_id=await _filter_project(app, r), max_tokens=MAX_RESUME_TOKENS
-    )
-    context = await _with_names(app, context)
+    if r.project is not None and r.project_id is None and await app.projects.find(r.project) is None:
+        # The first call of work on a new project: nothing to resume yet, which is an answer, not an error.
+        context = ResumeContext(
+            agent=r.agent,
+            project_id=None,
+            project=normalize_name(r.project),
+            found=False,
+            last_session=None,
+            open_tasks=[],
+            recent_decisions=[],
+            unresolved_errors=[],
+            related_sessions=[],
+            sessions_scanned=0,
+            max_tokens=r.max_tokens,
+            estimated_tokens=0,
+            trimmed={},
+        )
+    else:
+        context = await app.resume.resume_context(
+            agent=r.agent, project_id=await _filter_project(app, r), max_tokens=MAX_RESUME_TOKENS
+        )
+        context = await _with_names(app, context)
     context.max_tokens = r.max_tokens
     if r.format == "markdown":
         text, context = fit_rendered(context, r.max_tokens, lambda c: render_markdown(c, project_name=c.project))

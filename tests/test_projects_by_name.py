@@ -101,10 +101,16 @@ async def test_unknown_name_in_a_filter_is_a_clear_error_and_creates_nothing(cli
         ("archon_get_active_sessions", {}),
         ("archon_search_sessions", {"query": "anything"}),
         ("archon_search_events", {"query": "anything"}),
-        ("archon_resume_context", {"agent": "claude"}),
     ]:
         message = await call_error(client, tool, project="no-such-project", **args)
         assert "no project is called 'no-such-project'" in message, (tool, message)
+    # Resuming a project nobody worked on yet is the first call of its first session: an answer.
+    fresh = await call(client, "archon_resume_context", agent="claude", project=" no-such-project ")
+    assert fresh["found"] is False and fresh["project"] == "no-such-project" and fresh["last_session"] is None
+    text = await client.call_tool(
+        "archon_resume_context", {"agent": "claude", "project": "no-such-project", "format": "markdown"}
+    )
+    assert "No earlier sessions" in text.content[0].text
     assert await app.projects.find("no-such-project") is None, "a filter must not create the project"
 
 

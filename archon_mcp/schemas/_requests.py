@@ -328,7 +328,11 @@ class SummarizeSessionRequest(Request):
 class ResumeContextRequest(Request):
     agent: Agent = Field(description=_AGENT)
     project_id: OptionalUuid = Field(default=None, description="Only this project's sessions (UUID).")
-    project: OptionalProjectName = Field(default=None, description=_PROJECT_FILTER)
+    project: OptionalProjectName = Field(
+        default=None,
+        description="Only this project's sessions, by name, e.g. 'billing-api' (the repository's name). A name "
+        "no session has used yet answers found=false: nothing to resume, start the project. Or project_id.",
+    )
     max_tokens: Annotated[int, bounded(MIN_RESUME_TOKENS, MAX_RESUME_TOKENS)] = Field(
         default=2000,
         description="Size budget of the text sent back, in tokens (estimated as characters / 4), "
