@@ -48,7 +48,6 @@ from archon_mcp.schemas import (
     SummarizeSessionRequest,
     UpdateSessionSummaryRequest,
 )
-from archon_mcp.services.projects import normalize_name
 from archon_mcp.services.resume_format import fit_rendered, json_with_size, render_markdown
 
 if TYPE_CHECKING:
@@ -241,6 +240,8 @@ async def resume_context(app: AppContext, r: ResumeContextRequest) -> ResumeCont
     # too much (Markdown is shorter) or too little.
     if r.project is not None and r.project_id is None and await app.projects.find(r.project) is None:
         # The first call of work on a new project: nothing to resume yet, which is an answer, not an error.
+        from archon_mcp.services.projects import normalize_name  # loads SQLAlchemy: not at server start-up
+
         context = ResumeContext(
             agent=r.agent,
             project_id=None,
