@@ -24,9 +24,26 @@ COMMON_EVENT_TYPES = (
     "task_completed",
     "decision_made",
     "error_encountered",
+    "error_resolved",
     "pattern_identified",
     "context_shared",
 )
+
+# The fields of event_data that the summaries and the resume context read (services/summaries.py,
+# analyze_events): the one description of them, for the tool descriptions, the README and /api/meta.
+EVENT_FIELDS: dict[str, str] = {
+    "task_created": "task_id (matches later task events), title (or task, name, description)",
+    "task_updated": "task_id or title; status done, completed, complete, closed, resolved, cancelled or canceled "
+    "closes the task",
+    "task_completed": "task_id or title (closes the task created with the same task_id or title); optional outcome; "
+    "completing a task also resolves the errors logged with the same task_id",
+    "decision_made": "decision (or title, summary, description, choice); optional rationale (or reason, why)",
+    "error_encountered": "error (or message, description, title); optional context (or where, file), task_id; "
+    '"resolved": true (or a resolution text) marks it fixed at once',
+    "error_resolved": "error (or message, title): clears the earlier unresolved errors whose text starts with it",
+    "pattern_identified": "pattern (or title, description)",
+    "context_shared": "any fields; searchable, not summarised specially",
+}
 
 # Size budget of archon_resume_context, in estimated tokens (characters / 4).
 MIN_RESUME_TOKENS, MAX_RESUME_TOKENS = 200, 50_000

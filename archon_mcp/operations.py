@@ -6,12 +6,14 @@ on the other. The `description` is what the calling model reads as the tool's de
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from archon_mcp.config import EVENT_FIELDS, MAX_RESUME_TOKENS
 from archon_mcp.schemas import (
     ActiveSessions,
     AddEventRequest,
@@ -46,6 +48,7 @@ from archon_mcp.schemas import (
     SummarizeSessionRequest,
     UpdateSessionSummaryRequest,
 )
+from archon_mcp.services.resume_format import fit_rendered, json_with_size, render_markdown
 
 if TYPE_CHECKING:
     from archon_mcp.app import AppContext
@@ -64,38 +67,103 @@ class Operation(Generic[R, O]):
     read_only: bool
 
 
+# --- what the answers share: project names, and bookkeeping only on request --------------------------
+def _models(value: Any) -> Iterator[BaseModel]:
+    """`value` and every model nested in its fields (lists included), depth first."""
+    if isinstance(value, BaseModel):
+        yield value
+        for name in type(value).model_fields:
+            yield from _models(getattr(value, name))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _models(item)
+
+
+async def _with_names(app: AppContext, result: O) -> O:
+    """Every `project_id` in `result` gets its project's name beside it (`project`)."""
+    carriers = [
+        m for m in _models(result) if "project" in type(m).model_fields and "project_id" in type(m).model_fields
+    ]
+    ids = {m.project_id for m in carriers if m.project_id}  # type: ignore[attr-defined]
+    names = await app.projects.names(ids) if ids else {}
+    for model in carriers:
+        model.project = names.get(model.project_id) if model.project_id else None  # type: ignore[attr-defined]
+    return result
+
+
+# What the hooks write into each event's metadata to make retries idempotent (services/hooks.py).
+_HOOK_EVENT_KEYS = frozenset({"hook_key", "hook_at"})
+
+
+def lean(result: O, *, verbose: bool, write: bool = False) -> O:
+    """`result` without its bookkeeping unless `verbose`: creation and update times, embedding status,
+    empty metadata, the hooks' retry keys in event metadata, and the session id repeated on each event
+    of a session. A `write`'s answer keeps the embedding status and metadata of what it just wrote
+    (whether it is still being embedded, what was stored). Omitted fields are None, which the answer
+    models leave out (`_outputs.BOOKKEEPING`)."""
+    if verbose:
+        return result
+    for model in _models(result):
+        if isinstance(model, SessionOut):
+            model.created_at = model.updated_at = None
+        if isinstance(model, SessionOut | EventOut) and not write:
+            model.embedding_status = None
+            if isinstance(model, EventOut) and model.metadata:
+                model.metadata = {k: v for k, v in model.metadata.items() if k not in _HOOK_EVENT_KEYS}
+            if not model.metadata:
+                model.metadata = None
+        if isinstance(model, SessionDetail):
+            for event in model.events:
+                event.session_id = None
+    return result
+
+
+async def _answer(app: AppContext, result: O, *, verbose: bool = False, write: bool = False) -> O:
+    return lean(await _with_names(app, result), verbose=verbose, write=write)
+
+
+async def _filter_project(app: AppContext, r: Any) -> uuid.UUID | None:
+    """The project a list or search is limited to: `project` (a name that must exist) or `project_id`."""
+    return await app.projects.resolve(project=r.project, project_id=r.project_id, create=False)
+
+
 # --- the service calls ------------------------------------------------------------------------------
 async def create_session(app: AppContext, r: CreateSessionRequest) -> SessionOut:
-    return await app.sessions.create_session(agent=r.agent, project_id=r.project_id, metadata=r.metadata)
+    pid = await app.projects.resolve(project=r.project, project_id=r.project_id)
+    session = await app.sessions.create_session(agent=r.agent, project_id=pid, metadata=r.metadata)
+    return await _answer(app, session, write=True)
 
 
 async def end_session(app: AppContext, r: EndSessionRequest) -> SessionOut:
-    return await app.sessions.end_session(session_id=r.session_id, summary=r.summary)
+    return await _answer(app, await app.sessions.end_session(session_id=r.session_id, summary=r.summary), write=True)
 
 
 async def get_session(app: AppContext, r: GetSessionRequest) -> SessionDetail:
-    return await app.sessions.get_session(
+    detail = await app.sessions.get_session(
         session_id=r.session_id, event_limit=r.event_limit, event_offset=r.event_offset
     )
+    return await _answer(app, detail, verbose=r.verbose)
 
 
 async def list_sessions(app: AppContext, r: ListSessionsRequest) -> SessionPage:
     active = r.active if isinstance(r, BrowseSessionsRequest) else None  # REST's status filter
-    return await app.sessions.list_sessions(
+    page = await app.sessions.list_sessions(
         agent=r.agent,
-        project_id=r.project_id,
+        project_id=await _filter_project(app, r),
         since=r.since,
         until=r.until,
         active=active,
         limit=r.limit,
         offset=r.offset,
     )
+    return await _answer(app, page, verbose=r.verbose)
 
 
 async def add_event(app: AppContext, r: AddEventRequest) -> EventOut:
-    return await app.sessions.add_event(
+    event = await app.sessions.add_event(
         session_id=r.session_id, event_type=r.event_type, event_data=r.event_data, metadata=r.metadata
     )
+    return lean(event, verbose=False, write=True)
 
 
 async def add_events(app: AppContext, r: AddEventsRequest) -> EventsAdded:
@@ -103,36 +171,39 @@ async def add_events(app: AppContext, r: AddEventsRequest) -> EventsAdded:
 
 
 async def search_sessions(app: AppContext, r: SearchSessionsRequest) -> SessionSearchResults:
-    return await app.search.search_sessions(
+    found = await app.search.search_sessions(
         query=r.query,
         limit=r.limit,
         threshold=r.threshold,
         agent=r.agent,
-        project_id=r.project_id,
+        project_id=await _filter_project(app, r),
         since=r.since,
         until=r.until,
         active_only=r.active_only,
         mode=r.mode,
     )
+    return await _answer(app, found, verbose=r.verbose)
 
 
 async def search_events(app: AppContext, r: SearchEventsRequest) -> EventSearchResults:
-    return await app.search.search_events(
+    found = await app.search.search_events(
         query=r.query,
         limit=r.limit,
         threshold=r.threshold,
         session_id=r.session_id,
         event_type=r.event_type,
         agent=r.agent,
-        project_id=r.project_id,
+        project_id=await _filter_project(app, r),
         since=r.since,
         until=r.until,
         mode=r.mode,
     )
+    return lean(found, verbose=r.verbose)
 
 
 async def get_last_session(app: AppContext, r: GetLastSessionRequest) -> LastSession:
-    return await app.sessions.get_last_session(agent=r.agent, event_limit=r.event_limit)
+    last = await app.sessions.get_last_session(agent=r.agent, event_limit=r.event_limit)
+    return await _answer(app, last, verbose=r.verbose)
 
 
 async def count_sessions(app: AppContext, r: CountSessionsRequest) -> SessionCount:
@@ -140,17 +211,20 @@ async def count_sessions(app: AppContext, r: CountSessionsRequest) -> SessionCou
 
 
 async def get_recent_sessions(app: AppContext, r: GetRecentSessionsRequest) -> RecentSessions:
-    return await app.sessions.get_recent_sessions(agent=r.agent, days=r.days, limit=r.limit)
+    recent = await app.sessions.get_recent_sessions(agent=r.agent, days=r.days, limit=r.limit)
+    return await _answer(app, recent, verbose=r.verbose)
 
 
 async def update_session_summary(app: AppContext, r: UpdateSessionSummaryRequest) -> SessionOut:
-    return await app.sessions.update_session_summary(session_id=r.session_id, summary=r.summary, metadata=r.metadata)
+    session = await app.sessions.update_session_summary(session_id=r.session_id, summary=r.summary, metadata=r.metadata)
+    return await _answer(app, session, write=True)
 
 
 async def get_active_sessions(app: AppContext, r: GetActiveSessionsRequest) -> ActiveSessions:
-    return await app.sessions.get_active_sessions(
-        agent=r.agent, project_id=r.project_id, limit=r.limit, offset=r.offset
+    page = await app.sessions.get_active_sessions(
+        agent=r.agent, project_id=await _filter_project(app, r), limit=r.limit, offset=r.offset
     )
+    return await _answer(app, page, verbose=r.verbose)
 
 
 async def get_stats(app: AppContext, _: GetStatsRequest) -> StoreStats:
@@ -160,13 +234,62 @@ async def get_stats(app: AppContext, _: GetStatsRequest) -> StoreStats:
 
 
 async def resume_context(app: AppContext, r: ResumeContextRequest) -> ResumeContext:
-    return await app.resume.resume_context(agent=r.agent, project_id=r.project_id, max_tokens=r.max_tokens)
+    """The context trimmed to `max_tokens` measured on the text that is sent (`ResumeContext.sent_text`):
+    the compact JSON, or the Markdown with format=markdown."""
+    # Gathered unbounded, then cut on the rendered text: a budget counted on another form would cut
+    # too much (Markdown is shorter) or too little.
+    if r.project is not None and r.project_id is None and await app.projects.find(r.project) is None:
+        # The first call of work on a new project: nothing to resume yet, which is an answer, not an error.
+        from archon_mcp.services.projects import normalize_name  # loads SQLAlchemy: not at server start-up
+
+        context = ResumeContext(
+            agent=r.agent,
+            project_id=None,
+            project=normalize_name(r.project),
+            found=False,
+            last_session=None,
+            open_tasks=[],
+            recent_decisions=[],
+            unresolved_errors=[],
+            related_sessions=[],
+            sessions_scanned=0,
+            max_tokens=r.max_tokens,
+            estimated_tokens=0,
+            trimmed={},
+        )
+    else:
+        context = await app.resume.resume_context(
+            agent=r.agent, project_id=await _filter_project(app, r), max_tokens=MAX_RESUME_TOKENS
+        )
+        context = await _with_names(app, context)
+    context.max_tokens = r.max_tokens
+    if r.format == "markdown":
+        text, context = fit_rendered(context, r.max_tokens, lambda c: render_markdown(c, project_name=c.project))
+    else:
+        text, context = fit_rendered(context, r.max_tokens, json_with_size)
+    context.set_sent_text(text)
+    return context
 
 
 async def summarize_session(app: AppContext, r: SummarizeSessionRequest, **sampling: Any) -> SessionSummary:
     """`sampling`: what MCP sampling of the client's model gave (tools/summaries.py); without it the
     sampling method is skipped, as over REST."""
-    return await app.summaries.summarize(session_id=r.session_id, methods=r.methods, store=r.store, **sampling)
+    summary = await app.summaries.summarize(session_id=r.session_id, methods=r.methods, store=r.store, **sampling)
+    return await _answer(app, summary, write=True)
+
+
+# --- what the calling model reads ------------------------------------------------------------------
+# How to start and end work: the server's instructions, these descriptions and the README say this.
+START_AND_END = (
+    'Start work with archon_resume_context(agent, project="<repository name>"): where you left off. Then '
+    "archon_create_session(agent, project=...), log significant events with archon_add_event, and end with "
+    "archon_end_session and a specific, searchable summary. With the archon-mcp hooks installed "
+    "(archon-mcp hooks install) the session is recorded automatically and its resume context arrives at "
+    "start: do not create or end sessions yourself."
+)
+
+# Which event types and event_data fields the summaries and archon_resume_context understand.
+EVENT_GUIDE = "Fields read: " + " | ".join(f"{kind}: {fields}" for kind, fields in EVENT_FIELDS.items()) + "."
 
 
 def _op(
@@ -190,9 +313,10 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         SessionOut,
         create_session,
         read_only=False,
-        description="""Start a new work session for an agent. Call this at the start of a logical unit of work
-        (a feature, a bug fix), then log events with archon_add_event and finish with
-        archon_end_session. Returns the session; keep its `id`.""",
+        description="""Start a new work session for an agent at the start of a logical unit of work (a feature,
+        a bug fix); name its project with `project` (e.g. "billing-api": the same name is the same
+        project in every conversation). Returns the session; keep its `id`. """
+        + START_AND_END,
     ),
     _op(
         "archon_end_session",
@@ -200,8 +324,9 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         SessionOut,
         end_session,
         read_only=False,
-        description="""End an active session, optionally with a summary. A session can be ended once; to change
-        the summary later use archon_update_session_summary. Returns the ended session.""",
+        description="""End an active session, optionally with a summary (what was done, specific and searchable:
+        the next session's archon_resume_context starts from it). A session can be ended once; to
+        change the summary later use archon_update_session_summary. Returns the ended session.""",
     ),
     _op(
         "archon_get_session",
@@ -210,7 +335,8 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         get_session,
         read_only=True,
         description="""Get one session with its events in time order (oldest first). `event_count` is the total;
-        page through long sessions with event_offset.""",
+        page through long sessions with event_offset. Compact by default: verbose=true adds the
+        bookkeeping fields.""",
     ),
     _op(
         "archon_list_sessions",
@@ -227,9 +353,13 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         EventOut,
         add_event,
         read_only=False,
-        description="""Log a significant event (task created/completed, decision made, error hit, pattern seen,
-        context shared) to an active session. The event is stored at once and embedded for
-        semantic search in the background. Fails if the session has ended.""",
+        description="""Log a significant event (task created/completed, decision made, error hit or resolved,
+        pattern seen, context shared) to an active session. The event is stored at once and embedded
+        for semantic search in the background. Fails if the session has ended. Tasks are matched by
+        task_id (or title) across sessions, so log task_completed with the task_created's task_id;
+        log error_resolved (or "resolved": true on the error) so a fixed error no longer shows as
+        unresolved. """
+        + EVENT_GUIDE,
     ),
     _op(
         "archon_add_events",
@@ -267,8 +397,10 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         LastSession,
         get_last_session,
         read_only=True,
-        description="""Get the agent's most recent session with its latest events (oldest first), to resume
-        where it left off. `found` is false when the agent has no sessions.""",
+        description="""Get the agent's most recent session with its latest events (oldest first, 20 by
+        default: older ones with archon_get_session). `found` is false when the agent has no
+        sessions. To start work, archon_resume_context is shorter and says more (open tasks,
+        unresolved errors, decisions).""",
     ),
     _op(
         "archon_count_sessions",
@@ -322,11 +454,15 @@ OPERATIONS: tuple[Operation[Any, Any], ...] = (
         ResumeContext,
         resume_context,
         read_only=True,
-        description="""Call at the start of work to get your bearings in one call: the last session's summary and
-        next steps, open tasks (created but not completed) across recent sessions, recent decisions,
-        unresolved errors, and the most relevant earlier sessions of the project. Lists are newest
-        first; when the answer would exceed max_tokens the least important items are left out and
-        `trimmed` says how many.""",
+        description="""Call first when you start work: where you left off in one call. The last session's
+        summary and next steps (and whether it is still active), open tasks (task_created without a
+        task_completed or done task_updated of the same task_id or title) across recent sessions,
+        recent decisions, unresolved errors (error_encountered not marked "resolved": true, not
+        cleared by an error_resolved naming it, nor by completing its task_id), and the most relevant
+        earlier sessions. Filter by `project` (a name) or project_id. Lists are newest first; the
+        text sent (compact JSON, or Markdown with format="markdown") stays within max_tokens by
+        leaving out the least important items, and `trimmed` says how many. """
+        + START_AND_END,
     ),
 )
 

@@ -11,8 +11,7 @@ from mcp_types import INVALID_PARAMS
 from archon_mcp.config import Settings
 from archon_mcp.errors import ArchonError, NotFoundError, message_for
 from archon_mcp.operations import get_session, resume_context
-from archon_mcp.schemas import GetSessionRequest, ResumeContextRequest
-from archon_mcp.services.resume_format import render_markdown
+from archon_mcp.schemas import GetSessionRequest, ResumeContextRequest, answer_text
 from archon_mcp.tools._runtime import app_of
 
 SESSION_URI = "archon://sessions/{session_id}"
@@ -26,18 +25,22 @@ def register_prompts_and_resources(server: MCPServer, settings: Settings) -> Non
         title="Resume work",
         description=f"Where you left off: the last session's summary and next steps, open tasks, recent "
         f"decisions, unresolved errors and related earlier sessions. Arguments: agent ({agents}), "
-        "optional project_id (UUID).",
+        "optional project (a name such as billing-api) or project_id (UUID).",
     )
-    async def resume(ctx: Context, agent: str, project_id: str | None = None) -> list[UserMessage]:
+    async def resume(
+        ctx: Context, agent: str, project: str | None = None, project_id: str | None = None
+    ) -> list[UserMessage]:
         try:
             app = await app_of(ctx)
-            request = ResumeContextRequest.parse(app.settings, agent=agent, project_id=project_id or None)
+            request = ResumeContextRequest.parse(
+                app.settings, agent=agent, project=project or None, project_id=project_id or None, format="markdown"
+            )
             context = await resume_context(app, request)
         except ArchonError as exc:  # a protocol error carrying our message (a plain one would be hidden)
             raise MCPError(code=INVALID_PARAMS, message=message_for(exc, "mcp")) from exc
         except ToolError as exc:  # the application failed to start (app_of)
             raise MCPError(code=INVALID_PARAMS, message=str(exc)) from exc
-        return [UserMessage(render_markdown(context))]
+        return [UserMessage(answer_text(context))]
 
     @server.resource(
         SESSION_URI,

@@ -12,6 +12,7 @@ from mcp.server.mcpserver import MCPServer
 
 from archon_mcp import __version__
 from archon_mcp.config import Settings
+from archon_mcp.operations import START_AND_END
 from archon_mcp.prompts import register_prompts_and_resources
 from archon_mcp.startup import BackgroundApp
 from archon_mcp.tools import register_tools
@@ -21,12 +22,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-INSTRUCTIONS = """archon-mcp is your short-term memory across work sessions.
-Start work with archon_get_last_session (what you did last time) and archon_create_session.
-Log significant events with archon_add_event (decisions, errors, completed tasks).
-End with archon_end_session and a specific, searchable summary.
-Find earlier work with archon_search_sessions / archon_search_events (by meaning) or
-archon_list_sessions / archon_get_recent_sessions (by time)."""
+INSTRUCTIONS = f"""archon-mcp is your short-term memory across work sessions.
+{START_AND_END}
+Log decisions, errors (and error_resolved when fixed) and tasks (task_created / task_completed with the
+same task_id) with archon_add_event: the next session's context is built from them.
+Find earlier work with archon_search_sessions / archon_search_events (by meaning and keywords) or
+archon_list_sessions / archon_get_recent_sessions (by time). Projects go by name (project="billing-api").
+Answers are compact; pass verbose=true to a read for its bookkeeping fields."""
 
 
 def build_server(settings: Settings, app: AppContext | BackgroundApp | None = None) -> MCPServer[Any]:

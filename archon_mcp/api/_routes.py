@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from archon_mcp import __version__, operations
 from archon_mcp.api._errors import error_response, response_for
 from archon_mcp.app import AppContext
-from archon_mcp.config import COMMON_EVENT_TYPES
+from archon_mcp.config import COMMON_EVENT_TYPES, EVENT_FIELDS
 from archon_mcp.errors import ArchonError, InvalidInputError
 from archon_mcp.schemas import (
     ActiveSessions,
@@ -43,6 +43,7 @@ from archon_mcp.schemas import (
     LastSession,
     Limits,
     Meta,
+    NamedProject,
     Projects,
     RecentSessions,
     ResumeContext,
@@ -58,6 +59,7 @@ from archon_mcp.schemas import (
     StoreStats,
     SummarizeSessionRequest,
     UpdateSessionSummaryRequest,
+    answer_text,
     describe,
     error_from,
     use_settings,
@@ -171,6 +173,7 @@ def build_api(app: AppContext) -> ASGIApp:
             version=__version__,
             agents=list(settings.agents),
             event_types=list(COMMON_EVENT_TYPES),
+            event_fields=dict(EVENT_FIELDS),
             limits=Limits(
                 max_page_size=settings.max_page_size,
                 max_event_limit=settings.max_event_limit,
@@ -197,8 +200,9 @@ def build_api(app: AppContext) -> ASGIApp:
         summary="Sessions and events per UTC day per agent over the last `days` days",
     )
     async def activity_report(q: Annotated[ActivityRequest, Query()]) -> Any:
-        async def call(_: AppContext, r: ActivityRequest) -> ActivityReport:
-            return await activity.activity(days=r.days, agent=r.agent, project_id=r.project_id)
+        async def call(a: AppContext, r: ActivityRequest) -> ActivityReport:
+            pid = await a.projects.resolve(project=r.project, project_id=r.project_id, create=False)
+            return await activity.activity(days=r.days, agent=r.agent, project_id=pid)
 
         return await run(ActivityRequest, call, **_values(q))
 
@@ -207,11 +211,13 @@ def build_api(app: AppContext) -> ASGIApp:
         response_model=Projects,
         tags=["activity"],
         responses=_errors(),
-        summary="Project ids seen in sessions",
+        summary="Projects seen in sessions, with their names",
     )
     async def projects() -> Any:
         try:
-            return Projects(projects=await activity.projects())
+            ids = await activity.projects()
+            names = await app.projects.names(ids)
+            return Projects(projects=ids, named=[NamedProject(id=pid, name=names.get(pid)) for pid in ids])
         except Exception as exc:
             return response_for(exc)
 
@@ -358,11 +364,18 @@ def build_api(app: AppContext) -> ASGIApp:
         "/agents/{agent}/resume",
         response_model=ResumeContext,
         tags=["agents"],
-        responses=_errors(),
-        summary="Where the agent left off: last summary, open tasks, decisions, errors (archon_resume_context)",
+        responses={
+            200: {"content": {"text/markdown": {"schema": {"type": "string"}}}, "description": "The context."},
+            **_errors(),
+        },
+        summary="Where the agent left off: last summary, open tasks, decisions, errors (archon_resume_context); "
+        "format=markdown answers text/markdown",
     )
     async def resume(agent: AgentPath, q: Annotated[part(ResumeContextRequest, "agent"), Query()]) -> Any:
-        return await run(ResumeContextRequest, operations.resume_context, agent=agent, **_values(q))
+        answer = await run(ResumeContextRequest, operations.resume_context, agent=agent, **_values(q))
+        if isinstance(answer, ResumeContext) and q.format == "markdown":
+            return Response(answer_text(answer), media_type="text/markdown; charset=utf-8")
+        return answer
 
     # --- search -------------------------------------------------------------------------------------
     @api.get(

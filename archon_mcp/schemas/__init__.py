@@ -1,7 +1,15 @@
 """Every public model: the request of each operation (validated, typed) and every answer. Free of
 SQLAlchemy by construction (a unit test imports it alone), so tools, REST and clients share it."""
 
-from archon_mcp.schemas._fields import MAX_OFFSET, SEARCH_MODES, SUMMARY_METHODS, SearchMode, use_settings
+from archon_mcp.schemas._fields import (
+    MAX_OFFSET,
+    RESUME_FORMATS,
+    SEARCH_MODES,
+    SUMMARY_METHODS,
+    ResumeFormat,
+    SearchMode,
+    use_settings,
+)
 from archon_mcp.schemas._outputs import (
     MAX_ITEM_CHARS,
     MAX_ITEMS,
@@ -23,6 +31,7 @@ from archon_mcp.schemas._outputs import (
     MatchSource,
     Meta,
     MethodAttempt,
+    NamedProject,
     OpenTask,
     Page,
     Projects,
@@ -40,6 +49,7 @@ from archon_mcp.schemas._outputs import (
     SessionWithCount,
     StoreStats,
     SummaryDraft,
+    answer_text,
     clean_item,
 )
 from archon_mcp.schemas._requests import (
@@ -74,6 +84,7 @@ __all__ = [
     "MAX_ITEM_CHARS",
     "MAX_OFFSET",
     "MAX_SUMMARY_TEXT",
+    "RESUME_FORMATS",
     "SEARCH_MODES",
     "SUMMARY_METHODS",
     "ActiveSessions",
@@ -106,6 +117,7 @@ __all__ = [
     "MatchSource",
     "Meta",
     "MethodAttempt",
+    "NamedProject",
     "OpenTask",
     "Page",
     "Projects",
@@ -115,6 +127,7 @@ __all__ = [
     "Request",
     "ResumeContext",
     "ResumeContextRequest",
+    "ResumeFormat",
     "SearchEventsRequest",
     "SearchMode",
     "SearchSessionsRequest",
@@ -131,6 +144,7 @@ __all__ = [
     "SummaryDraft",
     "UpdateSessionSummaryRequest",
     "UtcDatetime",
+    "answer_text",
     "clean_item",
     "describe",
     "error_from",

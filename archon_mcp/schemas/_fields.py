@@ -26,6 +26,8 @@ MAX_OFFSET = 10_000_000
 SearchMode = Literal["hybrid", "semantic", "keyword"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("hybrid", "semantic", "keyword")
 SUMMARY_METHODS: tuple[SummaryMethod, ...] = ("sampling", "openai", "extractive")
+ResumeFormat = Literal["json", "markdown"]
+RESUME_FORMATS: tuple[ResumeFormat, ...] = ("json", "markdown")
 
 
 @cache
@@ -92,6 +94,21 @@ def _json_object(required: bool) -> Callable[[Any, ValidationInfo], dict[str, An
         return v.check_json_object(value, info.field_name or "value", settings_of(info), required=required)
 
     return validate
+
+
+def _project_name(value: Any, info: ValidationInfo) -> str | None:
+    """A project name, or None for blank; `ProjectService.resolve` normalises it and finds the project."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{info.field_name or 'project'} must be a project name such as 'billing-api'")
+    return value
+
+
+def _resume_format(value: Any) -> str:
+    if value not in RESUME_FORMATS:
+        raise InvalidInputError(f"format {str(value)[:30]!r} is not one of: json (default), markdown")
+    return value
 
 
 def _threshold(value: Any) -> float:
@@ -170,6 +187,10 @@ _OBJECT = {"type": "object", "additionalProperties": True}
 # a message saying what to send; the JSON schema says what the wire carries.
 SessionId = Annotated[uuid.UUID, BeforeValidator(_session_uuid), WithJsonSchema(_STRING)]
 OptionalUuid = Annotated[uuid.UUID | None, BeforeValidator(_optional_uuid), WithJsonSchema(_OPTIONAL_STRING)]
+OptionalProjectName = Annotated[str | None, BeforeValidator(_project_name), WithJsonSchema(_OPTIONAL_STRING)]
+ResumeFormatField = Annotated[
+    ResumeFormat, BeforeValidator(_resume_format), WithJsonSchema({"type": "string", "enum": list(RESUME_FORMATS)})
+]
 OptionalTime = Annotated[datetime | None, BeforeValidator(_optional_datetime), WithJsonSchema(_OPTIONAL_STRING)]
 Agent = Annotated[str, BeforeValidator(_with_settings(_agent)), WithJsonSchema(_STRING)]
 OptionalAgent = Annotated[

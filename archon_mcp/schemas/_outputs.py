@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from archon_mcp.config import SummaryMethod
 from archon_mcp.schemas._time import UtcDatetime
@@ -13,8 +21,23 @@ from archon_mcp.schemas._time import UtcDatetime
 EmbeddingStatus = Literal["embedded", "pending", "none"]
 
 
+# Left out of an answer when None: the bookkeeping an answer carries only with verbose=true
+# (operations.lean sets them to None otherwise), so a compact answer still matches the output schema.
+BOOKKEEPING = ("created_at", "updated_at", "embedding_status", "metadata", "session_id")
+_BOOKKEEPING_HELP = " Only with verbose=true (on reads)."
+
+
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+    @model_serializer(mode="wrap")
+    def _without_bookkeeping(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in BOOKKEEPING:
+                if key in data and data[key] is None:
+                    del data[key]
+        return data
 
 
 class SessionOut(_Out):
@@ -23,17 +46,19 @@ class SessionOut(_Out):
     id: str = Field(description="Session UUID; pass it as session_id to other tools.")
     agent: str
     project_id: str | None = None
+    project: str | None = Field(default=None, description="The project's name, when it has one (e.g. billing-api).")
     started_at: UtcDatetime
     ended_at: UtcDatetime | None = Field(default=None, description="Null while the session is active.")
     is_active: bool = Field(description="True until archon_end_session is called.")
     summary: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    embedding_status: EmbeddingStatus = Field(
+    metadata: dict[str, Any] | None = Field(default=None, description="Left out when empty, unless verbose=true.")
+    embedding_status: EmbeddingStatus | None = Field(
+        default=None,
         description="embedded: searchable by meaning; pending: stored, vector on its way; "
-        "none: nothing to embed yet (no summary)."
+        "none: nothing to embed yet (no summary)." + _BOOKKEEPING_HELP,
     )
-    created_at: UtcDatetime
-    updated_at: UtcDatetime
+    created_at: UtcDatetime | None = Field(default=None, description=_BOOKKEEPING_HELP.strip())
+    updated_at: UtcDatetime | None = Field(default=None, description=_BOOKKEEPING_HELP.strip())
 
 
 class SessionWithCount(SessionOut):
@@ -44,12 +69,14 @@ class EventOut(_Out):
     """One logged event."""
 
     id: str
-    session_id: str
+    session_id: str | None = Field(
+        default=None, description="Its session; left out inside a session's own events unless verbose=true."
+    )
     event_type: str
     event_data: dict[str, Any]
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] | None = Field(default=None, description="Left out when empty, unless verbose=true.")
     timestamp: UtcDatetime
-    embedding_status: EmbeddingStatus
+    embedding_status: EmbeddingStatus | None = Field(default=None, description=_BOOKKEEPING_HELP.strip())
 
 
 class EventsAdded(BaseModel):
@@ -221,6 +248,10 @@ class SummaryDraft(BaseModel):
         return [item for item in cleaned if item][:MAX_ITEMS]
 
 
+# What a stored summary also writes into the session's metadata (services/summaries.py `_store`).
+SUMMARY_METADATA_KEYS = ("key_events", "decisions", "outcomes", "next_steps", "summary_method", "summary_model")
+
+
 class MethodAttempt(BaseModel):
     method: SummaryMethod
     outcome: Literal["used", "failed", "skipped"]
@@ -243,13 +274,32 @@ class SessionSummary(BaseModel):
     chunks: int = Field(description="Model calls in the map step (1: the whole session fitted in one call).")
     attempts: list[MethodAttempt] = Field(description="Every method considered, in order.")
     stored: bool = Field(description="True when saved as the session's summary (and re-embedded).")
-    session: SessionOut | None = Field(default=None, description="The updated session, when stored.")
+    session: SessionOut | None = Field(
+        default=None,
+        description="The updated session, when stored, without what this answer already says (its summary, "
+        "and the summary lists, method and model its metadata also holds).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _said_once(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        session = data.get("session") if isinstance(data, dict) else None
+        if isinstance(session, dict):
+            session.pop("summary", None)
+            metadata = session.get("metadata")
+            if isinstance(metadata, dict):
+                for key in SUMMARY_METADATA_KEYS:
+                    metadata.pop(key, None)
+                if not metadata:
+                    session.pop("metadata")
+        return data
 
 
 # --- resume context -----------------------------------------------------------------------------------
 class LastSessionBrief(BaseModel):
     id: str
     project_id: str | None
+    project: str | None = Field(default=None, description="The project's name, when it has one.")
     started_at: str
     ended_at: str | None
     is_active: bool
@@ -287,6 +337,7 @@ class ResumeContext(BaseModel):
 
     agent: str
     project_id: str | None
+    project: str | None = Field(default=None, description="The project's name, when it has one.")
     found: bool = Field(description="False when the agent has no sessions (for this project).")
     last_session: LastSessionBrief | None
     open_tasks: list[OpenTask] = Field(description="Created but not completed, across the recent sessions.")
@@ -297,8 +348,26 @@ class ResumeContext(BaseModel):
     )
     sessions_scanned: int
     max_tokens: int
-    estimated_tokens: int = Field(description="Size of this answer, estimated as characters / 4.")
+    estimated_tokens: int = Field(
+        description="Size of the text sent (this JSON, or the Markdown with format=markdown), characters / 4."
+    )
     trimmed: dict[str, int] = Field(description="How many items of each list were left out to fit max_tokens.")
+    _sent_text: str | None = PrivateAttr(default=None)
+
+    def set_sent_text(self, text: str) -> None:
+        """The text the edges send for this answer (what max_tokens was measured on)."""
+        self._sent_text = text
+
+    @property
+    def sent_text(self) -> str | None:
+        return self._sent_text
+
+
+def answer_text(result: BaseModel) -> str:
+    """The text an edge sends for `result`: the text its budget was measured on when it has one
+    (`ResumeContext.sent_text`), else compact JSON (no indentation, bookkeeping left out)."""
+    text = getattr(result, "sent_text", None)
+    return text if isinstance(text, str) else result.model_dump_json(by_alias=True)
 
 
 # --- activity and server facts (REST) -----------------------------------------------------------------
@@ -338,12 +407,22 @@ class Meta(BaseModel):
     version: str
     agents: list[str]
     event_types: list[str] = Field(description="Common event types; any snake_case type is accepted.")
+    event_fields: dict[str, str] = Field(
+        description="For each event type the summaries and archon_resume_context read: the event_data fields they "
+        "understand (task_id matching, resolved errors...)."
+    )
     limits: Limits
     auth_required: bool
 
 
+class NamedProject(BaseModel):
+    id: str
+    name: str | None = Field(description="Null for a project known only by its UUID.")
+
+
 class Projects(BaseModel):
     projects: list[str] = Field(description="Project ids seen in sessions, most recently used first.")
+    named: list[NamedProject] = Field(default_factory=list, description="The same projects with their names.")
 
 
 class ErrorDetail(BaseModel):

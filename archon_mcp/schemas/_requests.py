@@ -27,11 +27,13 @@ from archon_mcp.schemas._fields import (
     Offset,
     OptionalAgent,
     OptionalJsonObject,
+    OptionalProjectName,
     OptionalSummary,
     OptionalTime,
     OptionalUuid,
     PageLimit,
     Query,
+    ResumeFormatField,
     SearchLimit,
     SessionId,
     Summary,
@@ -125,11 +127,24 @@ def error_from(error: Mapping[str, Any], *, allowed: Iterable[str], unknown: str
     return InvalidInputError(f"{field}: {error.get('msg', 'invalid value')}")
 
 
+# --- defaults that keep a typical answer under 2,000 tokens (README, "What the tools send back") ---
+LAST_SESSION_EVENTS = 20
+SESSION_EVENTS = 30
+
 # --- shared descriptions --------------------------------------------------------------------------
 _SESSION_ID = "UUID of the session, as returned by archon_create_session."
 _AGENT = "Agent name, one of: $agents."
 _ONLY_AGENT = "Only this agent ($agents); omit for all."
-_PROJECT = "Optional project UUID to link or filter by."
+_PROJECT = "Project UUID (the seed's API); a name in `project` is easier. Give one of the two."
+_PROJECT_NAME = (
+    "Project name, e.g. 'billing-api' (the git repository's or folder's name): the same name is the same "
+    "project in every conversation and from every client, created on first use. Or pass project_id."
+)
+_PROJECT_FILTER = "Only this project, by name, e.g. 'billing-api' (an unknown name is an error). Or project_id."
+_VERBOSE = (
+    "true: also return the bookkeeping fields (created_at, updated_at, embedding_status, empty metadata {}, "
+    "each event's session_id inside a session). Default false keeps the answer small."
+)
 _PAGE_LIMIT = "Page size, 1..$max_page_size."
 _OFFSET = "How many results to skip (use next_offset from the last page)."
 _QUERY = "What you are looking for, as a descriptive phrase, e.g. 'database migration errors'."
@@ -154,6 +169,7 @@ _DAYS = "Look back this many days, 1..$max_days."
 class CreateSessionRequest(Request):
     agent: Agent = Field(description=_AGENT)
     project_id: OptionalUuid = Field(default=None, description=_PROJECT)
+    project: OptionalProjectName = Field(default=None, description=_PROJECT_NAME)
     metadata: OptionalJsonObject = Field(
         default=None,
         validate_default=True,
@@ -170,19 +186,24 @@ class EndSessionRequest(Request):
 
 class GetSessionRequest(Request):
     session_id: SessionId = Field(description=_SESSION_ID)
-    event_limit: EventLimit = Field(default=100, description="Most events to return, 1..$max_event_limit.")
+    event_limit: EventLimit = Field(
+        default=SESSION_EVENTS, description="Most events to return, 1..$max_event_limit; page on with event_offset."
+    )
     event_offset: Offset = Field(default=0, description="Skip this many events (oldest first).")
+    verbose: bool = Field(default=False, description=_VERBOSE)
 
 
 class ListSessionsRequest(Request):
     agent: OptionalAgent = Field(default=None, description=_ONLY_AGENT)
     project_id: OptionalUuid = Field(default=None, description=_PROJECT)
+    project: OptionalProjectName = Field(default=None, description=_PROJECT_FILTER)
     since: OptionalTime = Field(
         default=None, description="Only sessions started at or after this ISO-8601 time, e.g. 2026-01-31T00:00:00Z."
     )
     limit: PageLimit = Field(default=20, description=_PAGE_LIMIT)
     offset: Offset = Field(default=0, description=_OFFSET)
     until: OptionalTime = Field(default=None, description="Only sessions started before this ISO-8601 time.")
+    verbose: bool = Field(default=False, description=_VERBOSE)
 
 
 class BrowseSessionsRequest(ListSessionsRequest):
@@ -196,15 +217,19 @@ class BrowseSessionsRequest(ListSessionsRequest):
 class GetActiveSessionsRequest(Request):
     agent: OptionalAgent = Field(default=None, description=_ONLY_AGENT)
     project_id: OptionalUuid = Field(default=None, description=_PROJECT)
+    project: OptionalProjectName = Field(default=None, description=_PROJECT_FILTER)
     limit: PageLimit = Field(default=50, description=_PAGE_LIMIT)
     offset: Offset = Field(default=0, description=_OFFSET)
+    verbose: bool = Field(default=False, description=_VERBOSE)
 
 
 class GetLastSessionRequest(Request):
     agent: Agent = Field(description=_AGENT)
     event_limit: EventLimit = Field(
-        default=50, description="How many of its latest events to include, 1..$max_event_limit."
+        default=LAST_SESSION_EVENTS,
+        description="How many of its latest events to include, 1..$max_event_limit; older ones: archon_get_session.",
     )
+    verbose: bool = Field(default=False, description=_VERBOSE)
 
 
 class CountSessionsRequest(Request):
@@ -216,6 +241,7 @@ class GetRecentSessionsRequest(Request):
     agent: Agent = Field(description=_AGENT)
     days: Days = Field(default=7, description=_DAYS)
     limit: PageLimit = Field(default=20, description=_PAGE_LIMIT)
+    verbose: bool = Field(default=False, description=_VERBOSE)
 
 
 class UpdateSessionSummaryRequest(Request):
@@ -262,10 +288,12 @@ class SearchSessionsRequest(Request):
     threshold: Threshold = Field(default=0.7, description=_THRESHOLD)
     agent: OptionalAgent = Field(default=None, description=_SEARCH_AGENT)
     project_id: OptionalUuid = Field(default=None, description=_PROJECT)
+    project: OptionalProjectName = Field(default=None, description=_PROJECT_FILTER)
     since: OptionalTime = Field(default=None, description=_SINCE)
     until: OptionalTime = Field(default=None, description=_UNTIL)
     active_only: bool = Field(default=False, description="Only sessions not yet ended.")
     mode: Mode = Field(default="hybrid", description=_MODE)
+    verbose: bool = Field(default=False, description=_VERBOSE)
 
 
 class SearchEventsRequest(Request):
@@ -276,9 +304,11 @@ class SearchEventsRequest(Request):
     event_type: EventTypeFilter = Field(default=None, description="Only this event type, e.g. error_encountered.")
     agent: OptionalAgent = Field(default=None, description=_SEARCH_AGENT)
     project_id: OptionalUuid = Field(default=None, description=_PROJECT)
+    project: OptionalProjectName = Field(default=None, description=_PROJECT_FILTER)
     since: OptionalTime = Field(default=None, description=_SINCE)
     until: OptionalTime = Field(default=None, description=_UNTIL)
     mode: Mode = Field(default="hybrid", description=_MODE)
+    verbose: bool = Field(default=False, description=_VERBOSE)
 
 
 # --- summaries, resume, store ---------------------------------------------------------------------
@@ -298,10 +328,20 @@ class SummarizeSessionRequest(Request):
 class ResumeContextRequest(Request):
     agent: Agent = Field(description=_AGENT)
     project_id: OptionalUuid = Field(default=None, description="Only this project's sessions (UUID).")
+    project: OptionalProjectName = Field(
+        default=None,
+        description="Only this project's sessions, by name, e.g. 'billing-api' (the repository's name). A name "
+        "no session has used yet answers found=false: nothing to resume, start the project. Or project_id.",
+    )
     max_tokens: Annotated[int, bounded(MIN_RESUME_TOKENS, MAX_RESUME_TOKENS)] = Field(
         default=2000,
-        description="Size budget of the answer in tokens (estimated as characters / 4), "
+        description="Size budget of the text sent back, in tokens (estimated as characters / 4), "
         "$min_resume_tokens..$max_resume_tokens.",
+    )
+    format: ResumeFormatField = Field(
+        default="json",
+        description="json (default): the fields below as compact JSON; markdown: the same context as short "
+        "Markdown text (as the `resume` prompt renders it). max_tokens applies to whichever is sent.",
     )
 
 
@@ -313,3 +353,4 @@ class ActivityRequest(Request):
     days: Annotated[int, bounded(1, 366)] = Field(default=30, description="Window in days, today included (1..366).")
     agent: OptionalAgent = Field(default=None, description=_ONLY_AGENT)
     project_id: OptionalUuid = Field(default=None, description="Only sessions linked to this project.")
+    project: OptionalProjectName = Field(default=None, description=_PROJECT_FILTER)

@@ -17,6 +17,8 @@ __all__ = [
     "ResumeContext",
     "estimate_tokens",
     "fit_budget",
+    "fit_rendered",
+    "json_with_size",
     "render_markdown",
 ]
 
@@ -25,6 +27,18 @@ CHARS_PER_TOKEN = 4
 
 def estimate_tokens(context: ResumeContext) -> int:
     return math.ceil(len(context.model_dump_json()) / CHARS_PER_TOKEN)
+
+
+def json_with_size(context: ResumeContext) -> str:
+    """The compact JSON of `context` whose `estimated_tokens` is the size of this very text."""
+    text = context.model_dump_json()
+    for _ in range(5):  # the number's own digits change the size: converges in a step or two
+        size = math.ceil(len(text) / CHARS_PER_TOKEN)
+        if size == context.estimated_tokens:
+            break
+        context.estimated_tokens = size
+        text = context.model_dump_json()
+    return text
 
 
 # Dropped first when over budget, each list from its least important end (oldest / least related).

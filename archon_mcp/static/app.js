@@ -167,20 +167,20 @@ function showAuth(refused) {
 async function sessionsView(params) {
   const m = await meta();
   const filters = {
-    agent: params.get("agent") || "", project_id: params.get("project_id") || "",
+    agent: params.get("agent") || "", project: params.get("project") || params.get("project_id") || "",
     since: params.get("since") || "", until: params.get("until") || "", active: params.get("active") || "",
   };
   const offset = Number(params.get("offset") || 0);
   const [page, projects] = await Promise.all([
-    api("/api/sessions", { ...filters, since: dayStart(filters.since), until: dayEnd(filters.until), limit: PAGE_SIZE, offset }),
+    api("/api/sessions", { ...projectQuery(filters), since: dayStart(filters.since), until: dayEnd(filters.until), limit: PAGE_SIZE, offset }),
     api("/api/projects"),
   ]);
 
   const form = h("form", { class: "filters", id: "filters" },
     h("label", {}, "Agent", h("select", { name: "agent" }, h("option", { value: "" }, "all agents"),
       m.agents.map((a) => h("option", { value: a, selected: a === filters.agent }, a)))),
-    h("label", {}, "Project", h("select", { name: "project_id" }, h("option", { value: "" }, "all projects"),
-      projects.projects.map((p) => h("option", { value: p, selected: p === filters.project_id }, shortId(p) + "…")))),
+    h("label", {}, "Project", h("select", { name: "project" }, h("option", { value: "" }, "all projects"),
+      projectChoices(projects).map(([value, label]) => h("option", { value, selected: value === filters.project }, label)))),
     h("label", {}, "From", h("input", { type: "date", name: "since", value: filters.since })),
     h("label", {}, "To", h("input", { type: "date", name: "until", value: filters.until })),
     h("label", {}, "Status", h("select", { name: "active" },
@@ -202,7 +202,7 @@ async function sessionsView(params) {
       h("td", {}, agentLabel(session.agent)),
       h("td", {}, statusBadge(session)),
       h("td", { class: "num" }, session.event_count.toLocaleString()),
-      h("td", { class: "mono muted" }, session.project_id ? shortId(session.project_id) : "—"),
+      h("td", { class: session.project ? "project" : "mono muted" }, projectLabel(session)),
       h("td", { class: "summary" }, truncate(session.summary, 160) || h("span", { class: "muted" }, "no summary yet")),
     ));
   const table = page.total === 0
@@ -216,6 +216,22 @@ async function sessionsView(params) {
     h("div", { class: "card" }, h("h1", {}, "Sessions"), h("p", { class: "muted" }, "What your agents worked on, newest first."), form),
     h("div", { class: "card" }, table, pager(page, (o) => go("/sessions", { ...here, offset: o }))),
   );
+}
+
+// A project is chosen by name; one known only by its UUID (the seed's API) by its id.
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+function projectQuery(filters) {
+  const { project, ...rest } = filters;
+  if (!project) return rest;
+  return UUID_RE.test(project) ? { ...rest, project_id: project } : { ...rest, project };
+}
+function projectChoices(projects) {
+  const named = projects.named && projects.named.length ? projects.named : projects.projects.map((id) => ({ id, name: null }));
+  return named.map((p) => (p.name ? [p.name, p.name] : [p.id, shortId(p.id) + "…"]));
+}
+function projectLabel(session) {
+  if (session.project) return session.project;
+  return session.project_id ? shortId(session.project_id) : "—";
 }
 
 function dayStart(date) { return date ? date + "T00:00:00Z" : ""; }
@@ -240,10 +256,10 @@ function pager(page, onOffset) {
 async function sessionView(id, params) {
   const wantLatest = params.get("offset") === "last";
   let offset = wantLatest ? 0 : Math.max(0, Math.floor(Number(params.get("offset")) || 0));
-  let session = await api("/api/sessions/" + encodeURIComponent(id), { event_limit: wantLatest ? 1 : EVENT_PAGE, event_offset: offset });
+  let session = await api("/api/sessions/" + encodeURIComponent(id), { event_limit: wantLatest ? 1 : EVENT_PAGE, event_offset: offset, verbose: true });
   if (wantLatest || (offset >= session.event_count && session.event_count > 0)) {
     offset = Math.max(0, session.event_count - EVENT_PAGE);
-    session = await api("/api/sessions/" + encodeURIComponent(id), { event_limit: EVENT_PAGE, event_offset: offset });
+    session = await api("/api/sessions/" + encodeURIComponent(id), { event_limit: EVENT_PAGE, event_offset: offset, verbose: true });
   }
   const md = session.metadata || {};
   const facet = (title, items) => Array.isArray(items) && items.length
@@ -261,7 +277,9 @@ async function sessionView(id, params) {
       h("div", {}, h("span", {}, "Ended"), session.ended_at ? fmtTime(session.ended_at) : "still active"),
       h("div", {}, h("span", {}, "Duration"), fmtDuration(session.started_at, session.ended_at)),
       h("div", {}, h("span", {}, "Events"), session.event_count.toLocaleString()),
-      h("div", {}, h("span", {}, "Project"), h("span", { class: "mono" }, session.project_id || "—")),
+      h("div", {}, h("span", {}, "Project"), session.project
+        ? h("span", { title: session.project_id }, session.project)
+        : h("span", { class: "mono" }, session.project_id || "—")),
       h("div", {}, h("span", {}, "Search"), session.embedding_status),
       h("div", {}, h("span", {}, "Id"), h("span", { class: "mono" }, session.id)),
     ));

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import Field, WithJsonSchema
+from mcp_types import CallToolResult, InputRequiredResult, TextContent
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from archon_mcp.config import Settings
 from archon_mcp.errors import ArchonError, message_for
-from archon_mcp.schemas import Request, describe, use_settings
+from archon_mcp.schemas import Request, answer_text, describe, use_settings
 from archon_mcp.startup import BackgroundApp
 
 if TYPE_CHECKING:
@@ -51,6 +52,16 @@ async def run_tool(awaitable: Awaitable[T]) -> T:
         return await awaitable
     except ArchonError as exc:
         raise tool_error(exc) from exc
+
+
+def as_tool_result(result: Any) -> Any:
+    """An answer model as the SDK sends it, but with compact text: `structuredContent` is the model
+    (checked against the tool's output schema by the SDK), the text block its compact JSON, or the
+    text the answer was measured on (archon_resume_context's Markdown). The SDK alone would indent it."""
+    if not isinstance(result, BaseModel) or isinstance(result, CallToolResult | InputRequiredResult):
+        return result
+    structured = result.model_dump(mode="json", by_alias=True)
+    return CallToolResult(content=[TextContent(type="text", text=answer_text(result))], structured_content=structured)
 
 
 def _wire_type(schema: dict[str, Any]) -> Any:
@@ -108,7 +119,7 @@ def register_tool(
             request = model.parse(app.settings, **arguments)
             return await call(app, request, ctx, **extras)
 
-        return await run_tool(body())
+        return as_tool_result(await run_tool(body()))
 
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Context)
     params = [context, *model_parameters(model, settings), *extra]

@@ -125,7 +125,7 @@ async def test_meta_stats_and_projects(http: httpx2.AsyncClient) -> None:
     await add_event(http, session["id"], "task_created", title="x")
     stats = (await http.get("/api/stats")).json()
     assert (stats["sessions"], stats["active_sessions"], stats["events"]) == (1, 1, 1)
-    assert (await http.get("/api/projects")).json() == {"projects": [PROJECT]}
+    assert (await http.get("/api/projects")).json()["projects"] == [PROJECT]
 
 
 # --- sessions and events ------------------------------------------------------------------------
@@ -532,7 +532,7 @@ async def test_get_api_sessions_is_the_list_sessions_operation(http: httpx2.Asyn
     first = await create(http, agent="gemini")
     await add_event(http, first["id"], "task_created", title="x")
     await create(http, agent="gemini")
-    rest = (await http.get("/api/sessions", params={"agent": "gemini", "limit": 1})).json()
+    rest = (await http.get("/api/sessions", params={"agent": "gemini", "limit": 1, "verbose": "true"})).json()
     mcp = await running.app.sessions.list_sessions(agent="gemini", limit=1)
     assert rest == mcp.model_dump(mode="json")
     assert rest["next_offset"] == 1 and "event_count" in rest["sessions"][0]

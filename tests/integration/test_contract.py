@@ -12,10 +12,10 @@ pytestmark = pytest.mark.anyio
 
 EXPECTED: dict[str, tuple[list[str], list[str]]] = {
     # tool: (required parameters, all parameters in order)
-    "archon_create_session": (["agent"], ["agent", "project_id", "metadata"]),
+    "archon_create_session": (["agent"], ["agent", "project_id", "project", "metadata"]),
     "archon_end_session": (["session_id"], ["session_id", "summary"]),
-    "archon_get_session": (["session_id"], ["session_id", "event_limit", "event_offset"]),
-    "archon_list_sessions": ([], ["agent", "project_id", "since", "limit", "offset", "until"]),
+    "archon_get_session": (["session_id"], ["session_id", "event_limit", "event_offset", "verbose"]),
+    "archon_list_sessions": ([], ["agent", "project_id", "project", "since", "limit", "offset", "until", "verbose"]),
     "archon_add_event": (
         ["session_id", "event_type", "event_data"],
         ["session_id", "event_type", "event_data", "metadata"],
@@ -23,20 +23,45 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
     "archon_add_events": (["session_id", "events"], ["session_id", "events"]),
     "archon_search_sessions": (
         ["query"],
-        ["query", "limit", "threshold", "agent", "project_id", "since", "until", "active_only", "mode"],
+        [
+            "query",
+            "limit",
+            "threshold",
+            "agent",
+            "project_id",
+            "project",
+            "since",
+            "until",
+            "active_only",
+            "mode",
+            "verbose",
+        ],
     ),
     "archon_search_events": (
         ["query"],
-        ["query", "limit", "threshold", "session_id", "event_type", "agent", "project_id", "since", "until", "mode"],
+        [
+            "query",
+            "limit",
+            "threshold",
+            "session_id",
+            "event_type",
+            "agent",
+            "project_id",
+            "project",
+            "since",
+            "until",
+            "mode",
+            "verbose",
+        ],
     ),
-    "archon_get_last_session": (["agent"], ["agent", "event_limit"]),
+    "archon_get_last_session": (["agent"], ["agent", "event_limit", "verbose"]),
     "archon_count_sessions": (["agent"], ["agent", "days"]),
-    "archon_get_recent_sessions": (["agent"], ["agent", "days", "limit"]),
+    "archon_get_recent_sessions": (["agent"], ["agent", "days", "limit", "verbose"]),
     "archon_update_session_summary": (["session_id", "summary"], ["session_id", "summary", "metadata"]),
-    "archon_get_active_sessions": ([], ["agent", "project_id", "limit", "offset"]),
+    "archon_get_active_sessions": ([], ["agent", "project_id", "project", "limit", "offset", "verbose"]),
     "archon_get_stats": ([], []),
     "archon_summarize_session": (["session_id"], ["session_id", "methods", "store"]),
-    "archon_resume_context": (["agent"], ["agent", "project_id", "max_tokens"]),
+    "archon_resume_context": (["agent"], ["agent", "project_id", "project", "max_tokens", "format"]),
 }
 
 DEFAULTS = {
@@ -51,6 +76,9 @@ DEFAULTS = {
     ("archon_get_recent_sessions", "limit"): 20,
     ("archon_summarize_session", "store"): True,
     ("archon_resume_context", "max_tokens"): 2000,
+    ("archon_resume_context", "format"): "json",
+    ("archon_get_session", "verbose"): False,
+    ("archon_search_events", "verbose"): False,
 }
 
 

@@ -84,7 +84,7 @@ async def test_rows_survive_provider_failure_and_are_embedded_after_recovery(ope
 
         # Still findable by keyword meanwhile; hybrid search degrades instead of failing.
         # (The event after it carries it as context, so it comes second.)
-        keyword = await call(client, "archon_search_events", query="ERR_CONNECTION_RESET", mode="keyword")
+        keyword = await call(client, "archon_search_events", query="ERR_CONNECTION_RESET", mode="keyword", verbose=True)
         assert [r["id"] for r in keyword["results"]] == [events[0]["id"], events[1]["id"]]
         assert keyword["results"][0]["embedding_status"] == "pending"
         hybrid = await call(client, "archon_search_events", query="ERR_CONNECTION_RESET 8443")
@@ -100,7 +100,7 @@ async def test_rows_survive_provider_failure_and_are_embedded_after_recovery(ope
             return stats.pending_events == 0 and stats.pending_sessions == 0
 
         await _wait_until(all_embedded)
-        detail = await call(client, "archon_get_session", session_id=session["id"])
+        detail = await call(client, "archon_get_session", session_id=session["id"], verbose=True)
         assert [e["embedding_status"] for e in detail["events"]] == ["embedded", "embedded"]
         semantic = await call(
             client, "archon_search_events", query="deploy failed connection reset", mode="semantic", threshold=0.3

@@ -85,7 +85,7 @@ async def test_create_session_stores_exactly_or_refuses(client, app, agent, meta
         assert after == before
         return
     assert after == (before[0] + 1, before[1])
-    stored = await call(client, "archon_get_session", session_id=result.structured_content["id"])
+    stored = await call(client, "archon_get_session", session_id=result.structured_content["id"], verbose=True)
     assert _same_json(stored["metadata"], {} if metadata is None else metadata)
     assert stored["agent"] == agent.strip().lower()
 
@@ -207,7 +207,7 @@ async def test_session_tools_by_id_never_crash_and_never_half_write(
 ) -> None:
     """The tools that take a session id (or an agent): random ids, summaries and limits, plus the real
     open session, which must come out either unchanged or exactly as asked."""
-    before = await call(client, "archon_get_session", session_id=open_session)
+    before = await call(client, "archon_get_session", session_id=open_session, verbose=True)
     calls = [
         ("archon_get_session", {"session_id": session_id, "event_limit": event_limit}),
         ("archon_end_session", {"session_id": session_id, "summary": summary}),
@@ -228,7 +228,7 @@ async def test_session_tools_by_id_never_crash_and_never_half_write(
             if v is not None
         },
     )
-    after = await call(client, "archon_get_session", session_id=open_session)
+    after = await call(client, "archon_get_session", session_id=open_session, verbose=True)
     if update.is_error:
         assert_clean_error(update, "archon_update_session_summary")
         assert (after["summary"], after["metadata"]) == (before["summary"], before["metadata"])

@@ -119,7 +119,7 @@ async def test_resume_prompt_through_the_client(client) -> None:
     await seed_history(client)
     prompts = await client.list_prompts()
     resume = next(p for p in prompts.prompts if p.name == "resume")
-    assert {a.name: a.required for a in resume.arguments} == {"agent": True, "project_id": False}
+    assert {a.name: a.required for a in resume.arguments} == {"agent": True, "project": False, "project_id": False}
     result = await client.get_prompt("resume", {"agent": "claude", "project_id": PROJECT})
     text = result.messages[0].content.text
     assert result.messages[0].role == "user"

@@ -120,7 +120,7 @@ async def test_add_events_stores_a_batch_in_order_and_makes_it_searchable(client
     added = await call(client, "archon_add_events", session_id=session["id"], events=batch)
     assert added["count"] == 3 and len(set(added["ids"])) == 3 and added["embedding_status"] == "pending"
     assert added["first_timestamp"] < added["last_timestamp"]
-    detail = await call(client, "archon_get_session", session_id=session["id"])
+    detail = await call(client, "archon_get_session", session_id=session["id"], verbose=True)
     assert [e["event_type"] for e in detail["events"]] == ["task_created", *(b["event_type"] for b in batch)]
     assert [e["id"] for e in detail["events"][1:]] == added["ids"]
     assert detail["events"][3]["metadata"] == {"file": "billing.py"} and detail["events"][1]["metadata"] == {}
@@ -313,7 +313,9 @@ async def test_search_events_finds_matching_events_with_filters(client) -> None:
         event_type="error_encountered",
         event_data={"error": "postgres migration failed: connection refused"},
     )
-    found = await call(client, "archon_search_events", query="database migration connection error", threshold=0.5)
+    found = await call(
+        client, "archon_search_events", query="database migration connection error", threshold=0.5, verbose=True
+    )
     # The two errors, and perhaps the decision logged right after the first error: it is indexed
     # (and embedded) with that error as its context, and draws on it as its neighbour.
     ids = [r["id"] for r in found["results"]]
