@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import psutil
 import uvicorn
 from pydantic import SecretStr
@@ -228,3 +230,34 @@ class SharedEmbedder:
 
     async def aclose(self) -> None:
         return None
+
+
+def assert_error(response: httpx2.Response, status: int, kind: str, *words: str) -> str:
+    """A REST error answer: this status, this error type, these words in its message, no traceback."""
+    assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text}"
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"type", "message"}, body
+    assert body["error"]["type"] == kind, body
+    message = body["error"]["message"]
+    assert "Traceback" not in message
+    for word in words:
+        assert word in message, f"{word!r} not in {message!r}"
+    return message
+
+
+# The browser tests drive Debian's Chromium through Playwright (which cannot download browsers here).
+CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and Path(p).exists()), None)
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+try:
+    from playwright.async_api import async_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    async_playwright = None

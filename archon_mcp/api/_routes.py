@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Body, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -99,6 +99,30 @@ def _path_doc(model: type[OperationRequest], field: str) -> Any:
 
 SessionPath = Annotated[str, _path_doc(GetSessionRequest, "session_id")]
 AgentPath = Annotated[str, _path_doc(GetLastSessionRequest, "agent")]
+
+# Each operation's model without the field that is in the URL path (for the type checker: the model).
+if TYPE_CHECKING:
+    AddEventParameters = AddEventRequest
+    AddEventsParameters = AddEventsRequest
+    CountSessionsParameters = CountSessionsRequest
+    EndSessionParameters = EndSessionRequest
+    GetLastSessionParameters = GetLastSessionRequest
+    GetRecentSessionsParameters = GetRecentSessionsRequest
+    GetSessionParameters = GetSessionRequest
+    ResumeContextParameters = ResumeContextRequest
+    SummarizeSessionParameters = SummarizeSessionRequest
+    UpdateSessionSummaryParameters = UpdateSessionSummaryRequest
+else:
+    AddEventParameters = part(AddEventRequest, "session_id")
+    AddEventsParameters = part(AddEventsRequest, "session_id")
+    CountSessionsParameters = part(CountSessionsRequest, "agent")
+    EndSessionParameters = part(EndSessionRequest, "session_id")
+    GetLastSessionParameters = part(GetLastSessionRequest, "agent")
+    GetRecentSessionsParameters = part(GetRecentSessionsRequest, "agent")
+    GetSessionParameters = part(GetSessionRequest, "session_id")
+    ResumeContextParameters = part(ResumeContextRequest, "agent")
+    SummarizeSessionParameters = part(SummarizeSessionRequest, "session_id")
+    UpdateSessionSummaryParameters = part(UpdateSessionSummaryRequest, "session_id")
 
 # --- documentation of the error answers ------------------------------------------------------------
 _ERROR_TEXT = {
@@ -260,7 +284,7 @@ def build_api(app: AppContext) -> ASGIApp:
         responses=_errors(404),
         summary="A session with a window of its events, oldest first (archon_get_session)",
     )
-    async def get_session(session_id: SessionPath, q: Annotated[part(GetSessionRequest, "session_id"), Query()]) -> Any:
+    async def get_session(session_id: SessionPath, q: Annotated[GetSessionParameters, Query()]) -> Any:
         return await run(GetSessionRequest, operations.get_session, session_id=session_id, **_values(q))
 
     @api.post(
@@ -270,9 +294,7 @@ def build_api(app: AppContext) -> ASGIApp:
         responses=_errors(404, 409, body=True),
         summary="End a session, optionally with its summary; a session ends once (archon_end_session)",
     )
-    async def end_session(
-        session_id: SessionPath, body: Annotated[part(EndSessionRequest, "session_id") | None, Body()] = None
-    ) -> Any:
+    async def end_session(session_id: SessionPath, body: Annotated[EndSessionParameters | None, Body()] = None) -> Any:
         return await run(EndSessionRequest, operations.end_session, session_id=session_id, **_values(body))
 
     @api.put(
@@ -282,9 +304,7 @@ def build_api(app: AppContext) -> ASGIApp:
         responses=_errors(404, body=True),
         summary="Replace the summary and merge metadata; re-embeds the session (archon_update_session_summary)",
     )
-    async def update_summary(
-        session_id: SessionPath, body: Annotated[part(UpdateSessionSummaryRequest, "session_id"), Body()]
-    ) -> Any:
+    async def update_summary(session_id: SessionPath, body: Annotated[UpdateSessionSummaryParameters, Body()]) -> Any:
         return await run(
             UpdateSessionSummaryRequest, operations.update_session_summary, session_id=session_id, **_values(body)
         )
@@ -298,7 +318,7 @@ def build_api(app: AppContext) -> ASGIApp:
         "(archon_summarize_session; MCP sampling exists only over MCP)",
     )
     async def summarize(
-        session_id: SessionPath, body: Annotated[part(SummarizeSessionRequest, "session_id") | None, Body()] = None
+        session_id: SessionPath, body: Annotated[SummarizeSessionParameters | None, Body()] = None
     ) -> Any:
         async def call(a: AppContext, r: SummarizeSessionRequest) -> SessionSummary:
             return await operations.summarize_session(
@@ -315,7 +335,7 @@ def build_api(app: AppContext) -> ASGIApp:
         responses=_errors(404, 409, body=True),
         summary="Log an event in an active session (archon_add_event)",
     )
-    async def add_event(session_id: SessionPath, body: Annotated[part(AddEventRequest, "session_id"), Body()]) -> Any:
+    async def add_event(session_id: SessionPath, body: Annotated[AddEventParameters, Body()]) -> Any:
         return await run(AddEventRequest, operations.add_event, session_id=session_id, **_values(body))
 
     @api.post(
@@ -326,7 +346,7 @@ def build_api(app: AppContext) -> ASGIApp:
         responses=_errors(404, 409, body=True),
         summary="Log several events in one transaction, all or none, in order (archon_add_events)",
     )
-    async def add_events(session_id: SessionPath, body: Annotated[part(AddEventsRequest, "session_id"), Body()]) -> Any:
+    async def add_events(session_id: SessionPath, body: Annotated[AddEventsParameters, Body()]) -> Any:
         return await run(AddEventsRequest, operations.add_events, session_id=session_id, **_values(body))
 
     # --- agents -------------------------------------------------------------------------------------
@@ -337,7 +357,7 @@ def build_api(app: AppContext) -> ASGIApp:
         responses=_errors(),
         summary="The agent's latest session with its latest events (archon_get_last_session)",
     )
-    async def last_session(agent: AgentPath, q: Annotated[part(GetLastSessionRequest, "agent"), Query()]) -> Any:
+    async def last_session(agent: AgentPath, q: Annotated[GetLastSessionParameters, Query()]) -> Any:
         return await run(GetLastSessionRequest, operations.get_last_session, agent=agent, **_values(q))
 
     @api.get(
@@ -347,7 +367,7 @@ def build_api(app: AppContext) -> ASGIApp:
         responses=_errors(),
         summary="How many sessions the agent started in the last `days` days (archon_count_sessions)",
     )
-    async def count_sessions(agent: AgentPath, q: Annotated[part(CountSessionsRequest, "agent"), Query()]) -> Any:
+    async def count_sessions(agent: AgentPath, q: Annotated[CountSessionsParameters, Query()]) -> Any:
         return await run(CountSessionsRequest, operations.count_sessions, agent=agent, **_values(q))
 
     @api.get(
@@ -357,7 +377,7 @@ def build_api(app: AppContext) -> ASGIApp:
         responses=_errors(),
         summary="The agent's sessions of the last `days` days with event counts (archon_get_recent_sessions)",
     )
-    async def recent_sessions(agent: AgentPath, q: Annotated[part(GetRecentSessionsRequest, "agent"), Query()]) -> Any:
+    async def recent_sessions(agent: AgentPath, q: Annotated[GetRecentSessionsParameters, Query()]) -> Any:
         return await run(GetRecentSessionsRequest, operations.get_recent_sessions, agent=agent, **_values(q))
 
     @api.get(
@@ -371,7 +391,7 @@ def build_api(app: AppContext) -> ASGIApp:
         summary="Where the agent left off: last summary, open tasks, decisions, errors (archon_resume_context); "
         "format=markdown answers text/markdown",
     )
-    async def resume(agent: AgentPath, q: Annotated[part(ResumeContextRequest, "agent"), Query()]) -> Any:
+    async def resume(agent: AgentPath, q: Annotated[ResumeContextParameters, Query()]) -> Any:
         answer = await run(ResumeContextRequest, operations.resume_context, agent=agent, **_values(q))
         if isinstance(answer, ResumeContext) and q.format == "markdown":
             return Response(answer_text(answer), media_type="text/markdown; charset=utf-8")

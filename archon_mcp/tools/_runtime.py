@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 R = TypeVar("R", bound=Request)
 
-READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
-WRITE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False)
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 
 _PRIMITIVES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
 
@@ -36,7 +36,8 @@ def tool_error(exc: ArchonError) -> ToolError:
 
 async def app_of(ctx: Context) -> AppContext:
     """The application; while it is still starting in the background, wait for it."""
-    holder = ctx.request_context.lifespan_context
+    # The lifespan yields the application, or (stdio's background start-up) its holder.
+    holder = cast("AppContext | BackgroundApp", ctx.request_context.lifespan_context)
     if isinstance(holder, BackgroundApp):
         try:
             return await holder.get()

@@ -8,12 +8,13 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx2
 import pytest
 
 from archon_mcp.config import Settings
 from archon_mcp.db import _start_embedded
 from archon_mcp.embeddings import Embedder, create_embedder
-from tests.helpers import SharedEmbedder, create_database, empty_tables, make_settings
+from tests.helpers import AUTH, Running, SharedEmbedder, create_database, empty_tables, make_settings, serve_app
 
 TEST_DB = "archon_test"
 
@@ -83,3 +84,16 @@ async def client(app, settings: Settings) -> AsyncIterator:
 
     async with Client(build_server(settings, app)) as mcp_client:
         yield mcp_client
+
+
+@pytest.fixture
+async def running(app) -> AsyncIterator[Running]:
+    """The app served over HTTP by uvicorn in-process on a free port (REST, MCP, the web page)."""
+    async for r in serve_app(app, "http"):
+        yield r
+
+
+@pytest.fixture
+async def http(running: Running) -> AsyncIterator[httpx2.AsyncClient]:
+    async with httpx2.AsyncClient(base_url=running.url, headers=AUTH, timeout=60) as client:
+        yield client

@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,35 +21,11 @@ from sqlalchemy import text
 from archon_mcp.api import exposure_problem, transport_security
 from archon_mcp.config import Settings
 from archon_mcp.tools import TOOL_NAMES
-from tests.helpers import AUTH, TOKEN, Running, archon_command, free_port, serve_app, server_env
+from tests.helpers import AUTH, TOKEN, Running, archon_command, assert_error, free_port, serve_app, server_env
 
 pytestmark = pytest.mark.anyio
 
 PROJECT = str(uuid.uuid4())
-
-
-@pytest.fixture
-async def running(app) -> AsyncIterator[Running]:
-    async for r in serve_app(app, "http"):
-        yield r
-
-
-@pytest.fixture
-async def http(running: Running) -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(base_url=running.url, headers=AUTH, timeout=60) as client:
-        yield client
-
-
-def assert_error(response: httpx2.Response, status: int, kind: str, *words: str) -> str:
-    assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text}"
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"type", "message"}, body
-    assert body["error"]["type"] == kind, body
-    message = body["error"]["message"]
-    assert "Traceback" not in message
-    for word in words:
-        assert word in message, f"{word!r} not in {message!r}"
-    return message
 
 
 async def create(http: httpx2.AsyncClient, **body: Any) -> dict[str, Any]:

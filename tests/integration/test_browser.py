@@ -3,7 +3,6 @@ real server and a seeded database. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,26 +11,11 @@ import httpx2
 import pytest
 from sqlalchemy import text
 
-from tests.helpers import AUTH, TOKEN, Running, serve_app
+from tests.helpers import AUTH, CHROMIUM, CHROMIUM_ARGS, TOKEN, Running, async_playwright, serve_app
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and Path(p).exists()), None)
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-try:
-    from playwright.async_api import async_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    async_playwright = None
 
 
 @pytest.fixture

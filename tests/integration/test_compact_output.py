@@ -11,7 +11,6 @@ import httpx2
 import pytest
 
 from tests.helpers import call
-from tests.test_api import http, running  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.anyio
 
@@ -197,7 +196,7 @@ async def test_resume_markdown_is_the_prompt_rendering_and_keeps_what_fits(clien
     assert answer["last_session"]["summary"].split(";")[0] in text
 
 
-async def test_rest_resume_markdown_and_meta_document_the_event_fields(http: httpx2.AsyncClient) -> None:  # noqa: F811
+async def test_rest_resume_markdown_and_meta_document_the_event_fields(http: httpx2.AsyncClient) -> None:
     response = await http.post("/api/sessions", json={"agent": "claude", "project": "billing-api"})
     sid = response.json()["id"]
     await http.post(

@@ -12,8 +12,17 @@ from mcp import Client
 
 from archon_mcp.app import open_app
 from archon_mcp.server import build_server
-from tests.helpers import call, call_error
-from tests.test_api import assert_error, http, running  # noqa: F401  (fixtures)
+from tests.helpers import (
+    AUTH,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    TOKEN,
+    assert_error,
+    async_playwright,
+    call,
+    call_error,
+    serve_app,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -141,7 +150,7 @@ async def test_uuid_project_ids_still_work(client) -> None:
     assert "project_id" in message
 
 
-async def test_rest_takes_project_names_and_answers_with_them(http: httpx2.AsyncClient) -> None:  # noqa: F811
+async def test_rest_takes_project_names_and_answers_with_them(http: httpx2.AsyncClient) -> None:
     async def post(body: dict[str, Any]) -> dict[str, Any]:
         response = await http.post("/api/sessions", json={"agent": "claude", **body})
         assert response.status_code == 201, response.text
@@ -182,12 +191,10 @@ async def test_rest_takes_project_names_and_answers_with_them(http: httpx2.Async
 
 @pytest.mark.slow
 async def test_the_web_page_shows_and_filters_projects_by_name(app) -> None:
-    from tests.test_api import AUTH, TOKEN, _serve
-    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, async_playwright
 
     if async_playwright is None or CHROMIUM is None:
         pytest.skip("playwright or chromium is not installed")
-    async for served in _serve(app, "http"):
+    async for served in serve_app(app, "http"):
         async with httpx2.AsyncClient(base_url=served.url, headers=AUTH, timeout=60) as web:
             billing = (await web.post("/api/sessions", json={"agent": "claude", "project": "billing-api"})).json()
             legacy_id = str(uuid.uuid4())
