@@ -76,7 +76,10 @@ def _lower_thread_priority() -> None:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
 
 
-class LocalEmbedder:
+class ThreadedEmbedder:
+    """A model in this process, run off the event loop: `_load` (once, under the lock) and `_encode`
+    come from the runtime (torch here, ONNX Runtime in `_onnx.py`)."""
+
     provider = "local"
 
     def __init__(self, model: str, dimensions: int, threads: int = 1) -> None:
@@ -86,10 +89,38 @@ class LocalEmbedder:
         self._model: Any = None
         self._lock = threading.Lock()
         # Queue batches run on their own low-priority thread; a search's query embedding runs on the
-        # default worker threads at normal priority, next to a batch in flight (one torch thread each).
+        # default worker threads at normal priority, next to a batch in flight (one model thread each).
         self._background = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="archon-embed", initializer=_lower_thread_priority
         )
+
+    def _load(self) -> Any:
+        raise NotImplementedError
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        raise NotImplementedError
+
+    async def embed(self, texts: list[str], *, background: bool = False) -> list[list[float]]:
+        if not texts:
+            return []
+        if background:
+            return await asyncio.get_running_loop().run_in_executor(self._background, self._encode, texts)
+        # abandon_on_cancel: a cancelled call (its client went away, the server is stopping) returns
+        # at once; the thread finishes on its own. Without it, cancelling waits for the model.
+        return await anyio.to_thread.run_sync(self._encode, texts, abandon_on_cancel=True)
+
+    async def warmup(self) -> None:
+        # Loading takes ~5 s; a server told to stop meanwhile must not wait for it.
+        await anyio.to_thread.run_sync(self._load, abandon_on_cancel=True)
+
+    async def aclose(self) -> None:
+        # A batch still running finishes on its thread; nothing waits for it (its rows stay leased
+        # and become due again if it never stores them).
+        self._background.shutdown(wait=False, cancel_futures=True)
+
+
+class LocalEmbedder(ThreadedEmbedder):
+    """The local model on sentence-transformers (torch)."""
 
     def _load(self) -> Any:
         with self._lock:
@@ -141,21 +172,3 @@ class LocalEmbedder:
             # resident size stays near the model's own (~100 MB less after every batch).
             _MALLOC_TRIM(0)
         return [v.tolist() for v in vectors]
-
-    async def embed(self, texts: list[str], *, background: bool = False) -> list[list[float]]:
-        if not texts:
-            return []
-        if background:
-            return await asyncio.get_running_loop().run_in_executor(self._background, self._encode, texts)
-        # abandon_on_cancel: a cancelled call (its client went away, the server is stopping) returns
-        # at once; the thread finishes on its own. Without it, cancelling waits for the model.
-        return await anyio.to_thread.run_sync(self._encode, texts, abandon_on_cancel=True)
-
-    async def warmup(self) -> None:
-        # Loading takes ~5 s; a server told to stop meanwhile must not wait for it.
-        await anyio.to_thread.run_sync(self._load, abandon_on_cancel=True)
-
-    async def aclose(self) -> None:
-        # A batch still running finishes on its thread; nothing waits for it (its rows stay leased
-        # and become due again if it never stores them).
-        self._background.shutdown(wait=False, cancel_futures=True)

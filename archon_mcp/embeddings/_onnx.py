@@ -10,7 +10,6 @@ length first so that a batch pads little. Vectors agree with sentence-transforme
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -18,14 +17,10 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import anyio
-
-from archon_mcp.embeddings._local import _MALLOC_TRIM, ENCODE_BATCH, _lower_thread_priority, _resolve_model_path
+from archon_mcp.embeddings._local import _MALLOC_TRIM, ENCODE_BATCH, ThreadedEmbedder, _resolve_model_path
 from archon_mcp.errors import EmbeddingError
 
 log = logging.getLogger(__name__)
@@ -155,21 +150,12 @@ class OnnxModel:
         return out
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(ThreadedEmbedder):
     """The local model on ONNX Runtime; same threads and priorities as `LocalEmbedder`."""
 
-    provider = "local"
-
     def __init__(self, model: str, dimensions: int, *, cache_dir: Path, threads: int = 1) -> None:
-        self.model = model
-        self.dimensions = dimensions
-        self.threads = threads
+        super().__init__(model, dimensions, threads)
         self.cache_dir = cache_dir
-        self._model: OnnxModel | None = None
-        self._lock = threading.Lock()
-        self._background = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="archon-embed", initializer=_lower_thread_priority
-        )
 
     def _load(self) -> OnnxModel:
         with self._lock:
@@ -203,16 +189,3 @@ class OnnxEmbedder:
         if _MALLOC_TRIM is not None:
             _MALLOC_TRIM(0)
         return vectors
-
-    async def embed(self, texts: list[str], *, background: bool = False) -> list[list[float]]:
-        if not texts:
-            return []
-        if background:
-            return await asyncio.get_running_loop().run_in_executor(self._background, self._encode, texts)
-        return await anyio.to_thread.run_sync(self._encode, texts, abandon_on_cancel=True)
-
-    async def warmup(self) -> None:
-        await anyio.to_thread.run_sync(self._load, abandon_on_cancel=True)
-
-    async def aclose(self) -> None:
-        self._background.shutdown(wait=False, cancel_futures=True)
