@@ -49,6 +49,7 @@ from archon_mcp.schemas import (
     UpdateSessionSummaryRequest,
 )
 from archon_mcp.services.resume_format import fit_rendered, json_with_size, render_markdown
+from archon_mcp.services.summaries import NO_SAMPLING, Sampling
 
 if TYPE_CHECKING:
     from archon_mcp.app import AppContext
@@ -271,10 +272,14 @@ async def resume_context(app: AppContext, r: ResumeContextRequest) -> ResumeCont
     return context
 
 
-async def summarize_session(app: AppContext, r: SummarizeSessionRequest, **sampling: Any) -> SessionSummary:
+async def summarize_session(
+    app: AppContext, r: SummarizeSessionRequest, sampling: Sampling = NO_SAMPLING
+) -> SessionSummary:
     """`sampling`: what MCP sampling of the client's model gave (tools/summaries.py); without it the
     sampling method is skipped, as over REST."""
-    summary = await app.summaries.summarize(session_id=r.session_id, methods=r.methods, store=r.store, **sampling)
+    summary = await app.summaries.summarize(
+        session_id=r.session_id, methods=r.methods, store=r.store, sampling=sampling
+    )
     return await _answer(app, summary, write=True)
 
 

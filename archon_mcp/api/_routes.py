@@ -322,7 +322,7 @@ def build_api(app: AppContext) -> ASGIApp:
     ) -> Any:
         async def call(a: AppContext, r: SummarizeSessionRequest) -> SessionSummary:
             return await operations.summarize_session(
-                a, r, sampling_unavailable="MCP sampling is only offered over MCP"
+                a, r, operations.Sampling(unavailable="MCP sampling is only offered over MCP")
             )
 
         return await run(SummarizeSessionRequest, call, session_id=session_id, **_values(body))

@@ -12,6 +12,8 @@ from archon_mcp.models import AgentSession
 from archon_mcp.repositories import summaries as summaries_repo
 from archon_mcp.schemas import clean_item as _clean_item
 from archon_mcp.schemas import iso_utc_or_none
+from archon_mcp.services._digest import extractive_summary
+from archon_mcp.services._event_analysis import analyze_events
 from archon_mcp.services.resume_format import (
     LastSessionBrief,
     OpenTask,
@@ -21,7 +23,6 @@ from archon_mcp.services.resume_format import (
     fit_budget,
 )
 from archon_mcp.services.search import SearchService
-from archon_mcp.services.summaries import analyze_events, extractive_summary
 
 _EVENT_TYPES = (
     "task_created",

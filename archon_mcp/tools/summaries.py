@@ -20,14 +20,14 @@ from mcp_types.version import is_version_at_least
 
 from archon_mcp.config import Settings
 from archon_mcp.errors import ArchonError
-from archon_mcp.operations import summarize_session
+from archon_mcp.operations import Sampling, summarize_session
 from archon_mcp.schemas import SessionSummary, SummarizeSessionRequest
 from archon_mcp.services.summary_format import SYSTEM_PROMPT, SampledAnswer, SummaryFormatError, parse_draft
 from archon_mcp.tools._runtime import WRITE, app_of, register_tool
 
 if TYPE_CHECKING:
     from archon_mcp.app import AppContext
-    from archon_mcp.services.summaries import SummaryMaterial
+    from archon_mcp.services._digest import SummaryMaterial
 
 _INPUT_REQUIRED_VERSION = "2026-07-28"
 
@@ -171,21 +171,21 @@ SUMMARIZE_DESCRIPTION = """Summarise a session (active or ended) from its events
     never stored; `attempts` lists what was tried. Long sessions are summarised in parts."""
 
 
-def _sampling(ctx: Context, settings: Settings, sampled: CreateMessageResult | SamplingSkip | None) -> dict[str, Any]:
-    """What the tool learned from MCP sampling, as arguments of SummaryService.summarize."""
+def _sampling(ctx: Context, settings: Settings, sampled: CreateMessageResult | SamplingSkip | None) -> Sampling:
+    """What the tool learned from MCP sampling, for SummaryService.summarize."""
     if isinstance(sampled, SamplingSkip):
         if sampled.reason == "direct":
-            return {"sampler": DirectSampler(ctx, settings)}
+            return Sampling(sampler=DirectSampler(ctx, settings))
         if sampled.failed:
-            return {"sampled": SampledAnswer(None, sampled.reason)}
-        return {"sampling_unavailable": sampled.reason}
+            return Sampling(answer=SampledAnswer(None, sampled.reason))
+        return Sampling(unavailable=sampled.reason)
     if sampled is None:
-        return {}
+        return Sampling()
     try:
         draft = parse_draft(_answer_text(sampled))
-        return {"sampled": SampledAnswer(draft, sampled.model or "the client's model", sampled.model)}
+        return Sampling(answer=SampledAnswer(draft, sampled.model or "the client's model", sampled.model))
     except SummaryFormatError as exc:
-        return {"sampled": SampledAnswer(None, f"the client's model answered badly: {exc}")}
+        return Sampling(answer=SampledAnswer(None, f"the client's model answered badly: {exc}"))
 
 
 def register(server: MCPServer, settings: Settings) -> None:
@@ -194,7 +194,7 @@ def register(server: MCPServer, settings: Settings) -> None:
     async def call(
         app: "AppContext", request: SummarizeSessionRequest, ctx: Context, *, sampled: Any = None
     ) -> SessionSummary:
-        return await summarize_session(app, request, **_sampling(ctx, settings, sampled))
+        return await summarize_session(app, request, _sampling(ctx, settings, sampled))
 
     register_tool(
         server,
