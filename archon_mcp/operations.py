@@ -49,7 +49,7 @@ from archon_mcp.schemas import (
     UpdateSessionSummaryRequest,
 )
 from archon_mcp.services.resume_format import fit_rendered, json_with_size, render_markdown
-from archon_mcp.services.summaries import NO_SAMPLING, Sampling
+from archon_mcp.services.summary_format import NO_SAMPLING, Sampling
 
 if TYPE_CHECKING:
     from archon_mcp.app import AppContext

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from archon_mcp.config import Settings
@@ -13,9 +12,6 @@ from archon_mcp.services.summary_format import (
 )
 
 log = logging.getLogger(__name__)
-
-# (system prompt, user prompt) -> the model's answer text.
-ChatModel = Callable[[str, str], Awaitable[str]]
 
 
 # --- chat model over the OpenAI API ---------------------------------------------------------------------

@@ -10,11 +10,11 @@ from datetime import UTC
 
 from archon_mcp.embeddings import event_text
 from archon_mcp.models import AgentSession
-from archon_mcp.services._chat import ChatModel
 from archon_mcp.services._event_analysis import EventRecord, analyze_events
 from archon_mcp.services.summary_format import (
     MAX_ITEMS,
     SYSTEM_PROMPT,
+    ChatModel,
     SummaryDraft,
     SummaryFormatError,
     parse_draft,

@@ -9,7 +9,6 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,13 +19,14 @@ from archon_mcp.repositories import events as events_repo
 from archon_mcp.repositories import sessions as sessions_repo
 from archon_mcp.repositories import summaries as summaries_repo
 from archon_mcp.schemas import SessionOut, iso_utc
-from archon_mcp.services._chat import ChatModel, OpenAIChat
+from archon_mcp.services._chat import OpenAIChat
 from archon_mcp.services._convert import session_out
 from archon_mcp.services._digest import SummaryMaterial, chunk_lines, event_line, extractive_summary, map_reduce
 from archon_mcp.services.sessions import SessionService
 from archon_mcp.services.summary_format import (
+    NO_SAMPLING,
     MethodAttempt,
-    SampledAnswer,
+    Sampling,
     SessionSummary,
     SummaryDraft,
 )
@@ -40,20 +40,6 @@ def _short(exc: BaseException) -> str:
 
 
 # --- the service --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Sampling:
-    """What MCP sampling of the client's own model offers one summary: a model to ask directly
-    (`sampler`, handshake-era clients), an answer the client already gave (`answer`, 2026-07-28
-    clients), or neither, and why (`unavailable`, reported in `attempts`)."""
-
-    sampler: ChatModel | None = None
-    answer: SampledAnswer | None = None
-    unavailable: str = "no MCP client request to sample from"
-
-
-NO_SAMPLING = Sampling()
-
-
 class SummaryService:
     """Summarise sessions and store the result the way update_session_summary does."""
 

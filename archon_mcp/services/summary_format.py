@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,3 +93,21 @@ class SampledAnswer:
     draft: SummaryDraft | None
     detail: str
     model: str | None = None
+
+
+# (system prompt, user prompt) -> the model's answer text.
+ChatModel = Callable[[str, str], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """What MCP sampling of the client's own model offers one summary: a model to ask directly
+    (`sampler`, handshake-era clients), an answer the client already gave (`answer`, 2026-07-28
+    clients), or neither, and why (`unavailable`, reported in `attempts`)."""
+
+    sampler: ChatModel | None = None
+    answer: SampledAnswer | None = None
+    unavailable: str = "no MCP client request to sample from"
+
+
+NO_SAMPLING = Sampling()
