@@ -285,6 +285,19 @@ class Settings(BaseSettings):
     mcp_session_idle_timeout: float = Field(
         default=1800.0, gt=0, description="Seconds without any request after which an MCP session is ended."
     )
+    shared_server: bool = Field(
+        default=True,
+        description="stdio: every `archon-mcp serve` with the same ARCHON_* settings relays to one shared server "
+        "process per data dir (started by the first, a unix socket in the data dir), so a new client answers at "
+        "once and the model, pool and worker exist once; false: each serve runs the whole server itself. "
+        "Read by the relay from the environment and ./.env before anything else loads.",
+    )
+    shared_server_idle: float = Field(
+        default=60.0,
+        ge=0,
+        le=86_400,
+        description="Seconds the shared server stays up after its last client has gone.",
+    )
 
     @field_validator("agents", mode="before")
     @classmethod

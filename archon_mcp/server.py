@@ -31,14 +31,17 @@ archon_list_sessions / archon_get_recent_sessions (by time). Projects go by name
 Answers are compact; pass verbose=true to a read for its bookkeeping fields."""
 
 
-def build_server(settings: Settings, app: AppContext | BackgroundApp | None = None) -> MCPServer[Any]:
+def build_server(
+    settings: Settings, app: AppContext | BackgroundApp | None = None, *, shared: bool = False
+) -> MCPServer[Any]:
     """An MCP server over `app`. Without one, or with a `BackgroundApp`, the server opens the
     application in the background (the handshake does not wait for PostgreSQL, migrations or the
-    model; tool calls do) and closes it when the session ends."""
+    model; tool calls do) and closes it when the session ends. `shared`: `app` serves many sessions
+    at once (archon_mcp.hub); its owner opens and closes it, never a session."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: MCPServer[Any]) -> AsyncIterator[AppContext | BackgroundApp]:
-        if app is not None and not isinstance(app, BackgroundApp):
+        if app is not None and (shared or not isinstance(app, BackgroundApp)):
             yield app
             return
         own = app or BackgroundApp(settings)

@@ -22,7 +22,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import anyio
@@ -41,6 +41,10 @@ _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 _ID_VALUE = re.compile(r'\s*:\s*(-?\d{1,18})(?![\d.eE])|\s*:\s*("(?:[^"\\]|\\.){0,200}")')
 # How long the last responses may take to reach stdout once the server has finished.
 _DRAIN_SECONDS = 2.0
+# After end of input: how long the requests already read may take to be answered.
+_ANSWER_SECONDS = 30.0
+# The longest line a socket client may send (stdin has no limit but memory).
+_SOCKET_LINE_LIMIT = 256 * 1024 * 1024
 
 
 async def run_stdio(server: MCPServer[Any]) -> None:
@@ -200,10 +204,10 @@ def _start_reader(
     source: BinaryIO, loop: asyncio.AbstractEventLoop
 ) -> tuple[asyncio.Queue[bytes], threading.Semaphore]:
     """Reads lines in a daemon thread (an anyio worker thread blocked on stdin would keep the process
-    alive at exit). The thread reads the next line only once the last one is handled (`ready`), so
+    alive at exit). The thread reads the next line only when one is asked for (`ready`), so
     a fast client is held back by the pipe, not buffered in memory. b"" is end of input."""
     lines: asyncio.Queue[bytes] = asyncio.Queue()
-    ready = threading.Semaphore(1)
+    ready = threading.Semaphore(0)  # released by each ask for a line
 
     def pump() -> None:
         raw = b""
@@ -240,57 +244,118 @@ async def stdio_transport(
         claimed_in, claimed_out, restore = _claim_std_streams()
         stdin, stdout = stdin or claimed_in, stdout or claimed_out
     wire_out = stdout
-    read_writer, read_stream = anyio.create_memory_object_stream[SessionMessage | Exception](0)
-    write_stream, write_reader = anyio.create_memory_object_stream[SessionMessage](0)
-    out_lock = anyio.Lock()
-    writer_done = anyio.Event()
     lines, ready = _start_reader(stdin, asyncio.get_running_loop())
+
+    async def next_line() -> bytes:
+        ready.release()  # the reader thread may read the next line once this one is asked for
+        return await lines.get()
 
     def write(data: bytes) -> None:
         wire_out.write(data)
         wire_out.flush()
 
+    async def send(data: bytes) -> None:
+        await anyio.to_thread.run_sync(write, data)
+
     try:
-        async with anyio.create_task_group() as tg:
-
-            async def emit(data: bytes) -> None:
-                try:
-                    async with out_lock:
-                        await anyio.to_thread.run_sync(write, data)
-                except OSError as exc:  # the client closed its end: nobody is listening any more
-                    log.info("stdio: stdout closed (%s); stopping", exc)
-                    tg.cancel_scope.cancel()
-
-            async def reader() -> None:
-                async with read_writer:
-                    while raw := await lines.get():
-                        try:
-                            outcome = parse_line(raw)
-                        except Exception:  # a bug here must cost one message, not the connection
-                            log.exception("stdio: could not read a message")
-                            outcome = _error_line(None, types.INTERNAL_ERROR, "Internal error reading the message")
-                        if isinstance(outcome, SessionMessage):
-                            await read_writer.send(outcome)
-                        elif outcome is not None:
-                            await emit(outcome)
-                        ready.release()
-
-            async def writer() -> None:
-                try:
-                    async with write_reader:
-                        async for message in write_reader:
-                            await emit(_encode(message))
-                finally:
-                    writer_done.set()
-
-            tg.start_soon(reader)
-            tg.start_soon(writer)
-            try:
-                yield read_stream, write_stream
-            finally:
-                # The server closes its write stream when it ends: let its last replies out.
-                with anyio.move_on_after(_DRAIN_SECONDS, shield=True):
-                    await writer_done.wait()
-                tg.cancel_scope.cancel()
+        async with line_transport(next_line, send) as streams:
+            yield streams
     finally:
         restore()
+
+
+@contextlib.asynccontextmanager
+async def socket_transport(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> AsyncIterator[tuple[Any, Any]]:
+    """The same transport over a connected stream socket (the shared server's clients, archon_mcp.hub)."""
+
+    async def next_line() -> bytes:
+        try:
+            return await reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            return exc.partial  # the last line without its newline, then b"" (end of input)
+        except asyncio.LimitOverrunError:
+            raise OSError(f"a message is over {_SOCKET_LINE_LIMIT} bytes") from None
+        except ConnectionError:
+            return b""
+
+    async def send(data: bytes) -> None:
+        writer.write(data)
+        await writer.drain()
+
+    async with line_transport(next_line, send) as streams:
+        yield streams
+
+
+@contextlib.asynccontextmanager
+async def line_transport(
+    next_line: Callable[[], Awaitable[bytes]], send: Callable[[bytes], Awaitable[None]]
+) -> AsyncIterator[tuple[Any, Any]]:
+    """(read_stream, write_stream) over a source of lines (b"" = end of input) and a sink of bytes:
+    every line is parsed by `parse_line`, and every line that cannot reach the server is answered."""
+    read_writer, read_stream = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+    write_stream, write_reader = anyio.create_memory_object_stream[SessionMessage](0)
+    out_lock = anyio.Lock()
+    writer_done = anyio.Event()
+    unanswered: set[int | str] = set()  # ids of the requests read and not answered yet
+    answered = [anyio.Event()]  # set when one of them is
+
+    async with anyio.create_task_group() as tg:
+
+        async def emit(data: bytes) -> None:
+            try:
+                async with out_lock:
+                    await send(data)
+            except OSError as exc:  # the client closed its end: nobody is listening any more
+                log.info("mcp: the client's end closed (%s); stopping", exc)
+                tg.cancel_scope.cancel()
+
+        async def reader() -> None:
+            async with read_writer:
+                while True:
+                    try:
+                        raw = await next_line()
+                    except OSError as exc:
+                        log.info("mcp: stopped reading (%s)", exc)
+                        raw = b""
+                    if not raw:
+                        # End of input ends the session, and with it the requests still running:
+                        # the ones already read get their answers first.
+                        with anyio.move_on_after(_ANSWER_SECONDS):
+                            while unanswered:
+                                answered[0] = anyio.Event()
+                                await answered[0].wait()
+                        return
+                    try:
+                        outcome = parse_line(raw)
+                    except Exception:  # a bug here must cost one message, not the connection
+                        log.exception("mcp: could not read a message")
+                        outcome = _error_line(None, types.INTERNAL_ERROR, "Internal error reading the message")
+                    if isinstance(outcome, SessionMessage):
+                        if isinstance(outcome.message, types.JSONRPCRequest):
+                            unanswered.add(outcome.message.id)
+                        await read_writer.send(outcome)
+                    elif outcome is not None:
+                        await emit(outcome)
+
+        async def writer() -> None:
+            try:
+                async with write_reader:
+                    async for message in write_reader:
+                        if isinstance(message.message, types.JSONRPCResponse | types.JSONRPCError):
+                            unanswered.discard(message.message.id)
+                            answered[0].set()
+                        await emit(_encode(message))
+            finally:
+                writer_done.set()
+
+        tg.start_soon(reader)
+        tg.start_soon(writer)
+        try:
+            yield read_stream, write_stream
+        finally:
+            # The server closes its write stream when it ends: let its last replies out.
+            with anyio.move_on_after(_DRAIN_SECONDS, shield=True):
+                await writer_done.wait()
+            tg.cancel_scope.cancel()

@@ -54,13 +54,15 @@ def archon_command() -> list[str]:
 
 
 def server_env(data_dir: Path, database_name: str) -> dict[str, str]:
-    """No ARCHON_DATABASE_URL: the server starts (here: attaches to) the embedded PostgreSQL."""
+    """No ARCHON_DATABASE_URL: the server starts (here: attaches to) the embedded PostgreSQL. Each
+    `serve` runs the whole server itself (the shared server and its relay: test_shared_server.py)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHON_")}
     env.update(
         ARCHON_DATA_DIR=str(data_dir),
         ARCHON_DATABASE_NAME=database_name,
         HF_HUB_OFFLINE="1",
         ARCHON_LOG_LEVEL="WARNING",
+        ARCHON_SHARED_SERVER="false",
     )
     return env
 
