@@ -12,8 +12,9 @@ if src:
     sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__ + str(f)]
     sys.path.insert(0, src)
 
-from archon_mcp.cli import main  # noqa: E402
-
 if __name__ == "__main__":
+    import runpy
+
     sys.argv[0] = "archon-mcp"
-    main()
+    # As the `archon-mcp` script does (its fast paths included: the stdio relay, the hook client).
+    runpy.run_module("archon_mcp", run_name="__main__", alter_sys=True)

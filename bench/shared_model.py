@@ -2,13 +2,15 @@
 of 4 clients has run a search, and a fifth client's first search while the model is warm.
 
 Each variant gets a fresh data dir; the 4 clients start together (as a desktop app and IDE windows
-do at login). Counted: each `serve` process tree, the shared model process (if any), and the
-embedded PostgreSQL (USS of its processes: shared buffers counted once). "before" and "after" are
-source trees given with --before / --after (`archon-mcp serve` runs from each through
-bench/_serve.py); they run alternately, --rounds times.
+do at login). Counted: each `serve` process tree, the shared server (archon_mcp.hub) and the shared
+model process when there are any, and the embedded PostgreSQL (USS of its processes: shared buffers
+counted once). Variants: "before" is the source tree given with --before; "model-server" is --after
+with ARCHON_SHARED_SERVER=false (each serve runs the whole server, the model process is shared);
+"shared-server" is --after as installed (each stdio serve relays to one shared server). `archon-mcp
+serve` runs from each tree through bench/_serve.py; the variants run in turn, --rounds times.
 
     git -C /work/main archive HEAD | (mkdir -p /tmp/archon-main && tar -x -C /tmp/archon-main)
-    .venv/bin/python bench/shared_model.py --before /tmp/archon-main --after .     # ~4 min
+    .venv/bin/python bench/shared_model.py --before /work/before --after /tmp/archon-main     # ~6 min
 """
 
 from __future__ import annotations
@@ -38,6 +40,15 @@ def model_servers(data_dir: Path) -> list[psutil.Process]:
     for process in psutil.process_iter(["cmdline"]):
         cmdline = process.info["cmdline"] or []
         if "archon_mcp.embeddings._model_server" in cmdline and str(data_dir) in cmdline:
+            found.append(process)
+    return found
+
+
+def hub_processes(data_dir: Path) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if "archon_mcp.hub" in cmdline and any(str(data_dir) in part for part in cmdline):
             found.append(process)
     return found
 
@@ -101,9 +112,9 @@ def fresh_dir(data_dir: Path) -> None:
     data_dir.chmod(0o755)
 
 
-async def variant(name: str, src: Path, data_dir: Path) -> dict:
+async def variant(name: str, src: Path, data_dir: Path, extra: dict[str, str]) -> dict:
     fresh_dir(data_dir)
-    env = {**server_env(data_dir, "archon"), "ARCHON_BENCH_SRC": str(src)}
+    env = {**server_env(data_dir, "archon"), "ARCHON_BENCH_SRC": str(src), **extra}
     params = StdioServerParameters(command=SERVE[0], args=[*SERVE[1:], "serve"], env=env)
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     # A first client creates the database and runs the migrations, as on any first start; it then
@@ -118,13 +129,17 @@ async def variant(name: str, src: Path, data_dir: Path) -> dict:
     try:
         await asyncio.sleep(2.0)  # let background work (model load, warm-up) settle
         serves = serve_processes(before)
-        trees = [p for s in serves for p in [s, *s.children(recursive=True)]]
         models = model_servers(data_dir)
+        shared = [h for h in hub_processes(data_dir)]
+        # A serve's children, less the shared processes (counted once, on their own).
+        apart = {p.pid for p in models + shared}
+        trees = [p for s in serves for p in [s, *s.children(recursive=True)] if p.pid not in apart]
         row = {
             "variant": name,
             "first_search_s": [round(t, 2) for t, *_ in times],
             "serve_processes": len(serves),
             "serves_rss_mb": rss_mb(trees),
+            "shared_server_rss_mb": rss_mb(shared),
             "model_server_rss_mb": rss_mb(models),
             "postgres_uss_mb": postgres_rss_mb(data_dir / "pgdata"),
         }
@@ -137,7 +152,8 @@ async def variant(name: str, src: Path, data_dir: Path) -> dict:
         leave.set()
         await asyncio.gather(*tasks, return_exceptions=True)
     row["python_start_s"] = await asyncio.to_thread(python_start)
-    row["total_mb"] = round(row["serves_rss_mb"] + row["model_server_rss_mb"] + row["postgres_uss_mb"], 1)
+    parts = ("serves_rss_mb", "shared_server_rss_mb", "model_server_rss_mb", "postgres_uss_mb")
+    row["total_mb"] = round(sum(row[part] for part in parts), 1)
     log(f"{name}: {row}")
     await asyncio.sleep(1.0)
     return row
@@ -146,8 +162,12 @@ async def variant(name: str, src: Path, data_dir: Path) -> dict:
 async def main_async(args: argparse.Namespace) -> list[dict]:
     rows = []
     for i in range(args.rounds):
-        for name, src in (("before", args.before), ("after", args.after)):
-            rows.append({"round": i + 1, **await variant(name, src.resolve(), args.base / f"{name}-{i}")})
+        for name, src, extra in (
+            ("before", args.before, {}),
+            ("model-server", args.after, {"ARCHON_SHARED_SERVER": "false"}),
+            ("shared-server", args.after, {}),
+        ):
+            rows.append({"round": i + 1, **await variant(name, src.resolve(), args.base / f"{name}-{i}", extra)})
     return rows
 
 
@@ -169,6 +189,7 @@ def main() -> None:
                 "round",
                 "variant",
                 "serves RSS MB",
+                "shared server RSS MB",
                 "model process RSS MB",
                 "PostgreSQL USS MB",
                 "total MB",
@@ -183,6 +204,7 @@ def main() -> None:
                     r["round"],
                     r["variant"],
                     r["serves_rss_mb"],
+                    r["shared_server_rss_mb"],
                     r["model_server_rss_mb"],
                     r["postgres_uss_mb"],
                     r["total_mb"],

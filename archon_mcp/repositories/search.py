@@ -27,6 +27,12 @@ DB = AsyncSession | AsyncConnection
 # recall@10 vs exact search at 100k events is 0.9825-0.9925 at 100 and 0.9925-0.999 at 200, for
 # 6-11 ms p50 (docs/BENCHMARKS.md, bench/results/scale_hnsw.json).
 EF_SEARCH = 200
+# A graph ten times larger needs about twice the candidate list for the same recall: at 1M events
+# recall@10 is 0.904 at 200 and 0.962 at 400 (bench/results/scale_1m.json). So the list doubles per
+# tenfold rows above EF_REFERENCE_ROWS (400 at 1M, 800 at 10M), never below 4x the neighbours
+# asked for (a search asks for at least 100: 400), up to pgvector's largest ef_search.
+EF_REFERENCE_ROWS = 100_000
+EF_SEARCH_MAX = 1000
 # BM25 (Robertson and Sparck Jones; Lucene's defaults and IDF): term frequency saturation k1 and
 # document-length normalisation b. An occurrence in an event's context (the previous event, the
 # session's descriptors: weight B of migration 0004) counts CONTEXT_WEIGHT of one in its own text,
@@ -63,7 +69,13 @@ class Candidate:
     all_terms: bool = False  # every query term matched (a strong keyword hit)
 
 
-async def tune_hnsw(db: DB, limit: int) -> None:
+def ef_search_for(limit: int, rows: float) -> int:
+    """The HNSW candidate list for `limit` neighbours in a table of `rows` rows."""
+    growth = max(1.0, rows / EF_REFERENCE_ROWS) ** math.log10(2)
+    return min(EF_SEARCH_MAX, max(limit, limit * 4, round(EF_SEARCH * growth)))
+
+
+async def tune_hnsw(db: DB, limit: int, rows: float = 0.0) -> None:
     """Per-transaction knobs for a search: a wider HNSW candidate list, iterative scans so that
     filtered queries still fill `limit` (pgvector >= 0.8), and no sequential scans.
 
@@ -72,7 +84,7 @@ async def tune_hnsw(db: DB, limit: int) -> None:
     34 ms instead of 1.6 ms for 40 neighbours at 10k events (EXPLAIN ANALYZE, docs/BENCHMARKS.md).
     Discouraging sequential scans leaves the choice between the HNSW index and the other indexes
     (a session's own events by `session_id`) to the planner; every search query has an index path."""
-    ef_search = max(EF_SEARCH, limit * 4)
+    ef_search = ef_search_for(limit, rows)
     await db.execute(
         text(
             "SELECT set_config('hnsw.ef_search', :v, true), set_config('hnsw.iterative_scan', 'relaxed_order', true), "

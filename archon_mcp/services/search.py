@@ -259,12 +259,17 @@ class SearchService:
     async def _pending(self, table: Literal["events", "sessions"]) -> int:
         return (await self._on_own_connection(queue.pending_counts))[table]
 
-    async def _semantic(self, search: Callable[..., Any], vector: list[float] | None, pool: int, filters) -> list:
-        """Nearest rows by vector, with the HNSW search widened to the pool (a transaction: SET LOCAL)."""
+    async def _semantic(
+        self, table: Literal["events", "sessions"], vector: list[float] | None, pool: int, filters
+    ) -> list:
+        """Nearest rows by vector, with the HNSW search widened to the pool and the table's size (a
+        transaction: SET LOCAL)."""
         if vector is None:
             return []
+        search = repo.semantic_events if table == "events" else repo.semantic_sessions
         async with self._db.begin() as conn:
-            await repo.tune_hnsw(conn, pool)
+            stats = await self._table_stats(conn, table)
+            await repo.tune_hnsw(conn, pool, stats.rows)
             return await search(conn, vector, model_name=self._embedder.model, limit=pool, filters=filters)
 
     # --- events --------------------------------------------------------------------------------
@@ -346,7 +351,7 @@ class SearchService:
         found = asyncio.create_task(keyword()) if mode != "semantic" else None
         try:
             vector, notice = await self._query_vector(text, mode)
-            semantic = await self._semantic(repo.semantic_events, vector, pool, filters)
+            semantic = await self._semantic("events", vector, pool, filters)
             lexemes, keyword_events = await found if found is not None else ([], [])
             # What fusion needs besides the two lists, looked up side by side on their own connections:
             # the keyword-only rows' cosines, the candidates' sessions' matches, the embedding backlog.
@@ -489,8 +494,8 @@ class SearchService:
         try:
             vector, notice = await self._query_vector(text, mode)
             semantic, semantic_events = await asyncio.gather(
-                self._semantic(repo.semantic_sessions, vector, pool, filters),
-                self._semantic(repo.semantic_events, vector, pool, event_filters),
+                self._semantic("sessions", vector, pool, filters),
+                self._semantic("events", vector, pool, event_filters),
             )
             keyword_sessions, keyword_events = await asyncio.gather(*found) if found else ([], [])
             keyword_sessions, keyword_events, pending = await asyncio.gather(
