@@ -22,6 +22,7 @@ import logging
 import os
 from pathlib import Path
 
+from archon_mcp._locks import hold
 from archon_mcp.config import Settings
 
 log = logging.getLogger("archon_mcp.hub")
@@ -29,19 +30,6 @@ log = logging.getLogger("archon_mcp.hub")
 # Nobody connected yet: wait at least this long before concluding the starter went away.
 FIRST_CLIENT_GRACE_SECONDS = 30.0
 CLOSE_SECONDS = 10.0
-
-
-def _hold_lock(path: Path) -> int | None:
-    """The server lock's descriptor, or None when another server holds it."""
-    import fcntl
-
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
 
 
 def _remove(path: Path) -> None:
@@ -82,7 +70,7 @@ class Hub:
 
 
 async def run_hub(settings: Settings, socket_path: Path, lock_path: Path, stopping: asyncio.Event) -> None:
-    lock = _hold_lock(lock_path)
+    lock = hold(lock_path)
     if lock is None:
         log.info("another shared server holds %s", lock_path)
         return

@@ -34,6 +34,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from archon_mcp._locks import exists_and_ours, hold
+
 # How long a shared server may take to open its socket (a Python start-up on a busy machine; it
 # binds before it opens the database).
 START_SECONDS = 30.0
@@ -144,13 +146,10 @@ class HubPaths:
 def connect(path: Path) -> socket.socket | None:
     """A connection to the server at `path`; None when nobody listens there."""
     try:
-        owner = path.stat().st_uid
-    except FileNotFoundError:
-        return None
+        if not exists_and_ours(path):
+            return None
     except OSError as exc:
         raise Unusable(str(exc)) from exc
-    if hasattr(os, "getuid") and owner != os.getuid():
-        raise Unusable(f"{path} belongs to another user (uid {owner})")  # it would read our messages
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(str(path))
@@ -165,19 +164,12 @@ def connect(path: Path) -> socket.socket | None:
 
 @contextlib.contextmanager
 def _spawn_lock(path: Path, seconds: float) -> Iterator[None]:
-    import fcntl
-
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + seconds
+    while (fd := hold(path)) is None:
+        if time.monotonic() > deadline:
+            raise Unusable(f"another process held {path} for {seconds:.0f} s")
+        time.sleep(POLL_SECONDS)
     try:
-        deadline = time.monotonic() + seconds
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise Unusable(f"another process held {path} for {seconds:.0f} s") from None
-                time.sleep(POLL_SECONDS)
         yield
     finally:
         os.close(fd)

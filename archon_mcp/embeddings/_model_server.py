@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from archon_mcp._locks import hold
 from archon_mcp.embeddings._protocol import (
     ProtocolError,
     pack_vectors,
@@ -127,24 +128,11 @@ class ModelServer:
         raise ValueError(f"unknown op {op!r}: expected hello, warmup or embed")
 
 
-def _hold_lock(path: Path) -> int | None:
-    """The server lock's descriptor, or None when another server holds it."""
-    import fcntl
-
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
-
-
 async def serve(args: argparse.Namespace) -> int:
     from archon_mcp.embeddings import local_embedder
 
     data_dir = Path(args.data_dir)
-    lock = _hold_lock(server_lock_path(data_dir))
+    lock = hold(server_lock_path(data_dir))
     if lock is None:
         log.info("another model server runs on %s", data_dir)
         return 0

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import archon_mcp
+from archon_mcp._locks import exists_and_ours, hold
 from archon_mcp.embeddings._protocol import (
     ProtocolError,
     log_path,
@@ -132,14 +133,10 @@ class SharedModelEmbedder:
     async def _connect_once(self) -> _Connection | None:
         path = socket_path(self.data_dir)
         try:
-            owner = path.stat().st_uid
-        except FileNotFoundError:
-            return None
+            if not exists_and_ours(path):  # texts go to whoever listens there: only a server of ours
+                return None
         except OSError as exc:
             raise _Unreachable(str(exc)) from exc
-        if hasattr(os, "getuid") and owner != os.getuid():
-            # Texts go to whoever listens there: only to a server of this user.
-            raise _Unreachable(f"{path} belongs to another user (uid {owner})")
         try:
             reader, writer = await asyncio.open_unix_connection(str(path))
         except (FileNotFoundError, ConnectionRefusedError):
@@ -301,21 +298,9 @@ class SharedModelEmbedder:
 async def _take_lock(path: Path, seconds: float) -> int:
     """The spawn lock's descriptor. Polled without blocking: a cancelled caller leaves no thread
     behind that would take the lock later and hold it for good."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        import fcntl
-    except ImportError:  # no flock: the server's own lock still allows one server
-        return fd
     deadline = time.monotonic() + seconds
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return fd
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise _Unreachable(f"another process held {path} for {seconds:.0f} s") from None
-                await asyncio.sleep(0.02)
-    except BaseException:
-        os.close(fd)
-        raise
+    while (fd := hold(path)) is None:
+        if time.monotonic() > deadline:
+            raise _Unreachable(f"another process held {path} for {seconds:.0f} s")
+        await asyncio.sleep(0.02)
+    return fd

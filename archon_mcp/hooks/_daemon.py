@@ -24,13 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from archon_mcp._locks import hold
 from archon_mcp.config import Settings
 from archon_mcp.hooks._client import HookPaths, log_line
-
-try:
-    import fcntl
-except ImportError:  # Windows: no unix sockets either; hooks spool and a server never drains them
-    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -165,15 +161,7 @@ class HookDaemon:
 def _take_lock(paths: HookPaths) -> int | None:
     """The helper's exclusive lock (held until exit), or None when another helper has it."""
     paths.ensure()
-    fd = os.open(paths.lock, os.O_RDWR | os.O_CREAT, 0o600)
-    if fcntl is None:
-        return fd
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
+    return hold(paths.lock)
 
 
 async def serve(settings: Settings, paths: HookPaths | None = None) -> int:
