@@ -347,8 +347,10 @@ class SearchService:
                 stats = await self._table_stats(conn, "events")
                 return lexemes, await repo.keyword_search(conn, "events", lexemes, stats, limit=pool, filters=filters)
 
-        # BM25 runs on its own connection while the query is embedded and the vector search runs.
+        # BM25 runs on its own connection while the query is embedded and the vector search runs;
+        # so does the count of rows still waiting for a vector (it depends on nothing).
         found = asyncio.create_task(keyword()) if mode != "semantic" else None
+        backlog = asyncio.create_task(self._pending("events"))
         try:
             vector, notice = await self._query_vector(text, mode)
             semantic = await self._semantic("events", vector, pool, filters)
@@ -361,7 +363,7 @@ class SearchService:
                 self._with_cosines("events", keyword_events, vector, semantic),
                 self._session_matches(session_ids, vector, lexemes) if evidence else _no_sessions(),
                 self._on_own_connection(repo.event_neighbours, event_ids) if mode == "hybrid" else _no_neighbours(),
-                self._pending("events"),
+                backlog,
             )
             lists: list[tuple[MatchSource, list[Candidate]]] = []
             if vector is not None:
@@ -370,9 +372,10 @@ class SearchService:
                 lists.append(("keyword", keyword_events))
             events = _fuse(lists)
         except BaseException:
-            if found is not None and not found.done():
-                found.cancel()
-                await asyncio.gather(found, return_exceptions=True)
+            started = [task for task in (found, backlog) if task is not None and not task.done()]
+            for task in started:
+                task.cancel()
+            await asyncio.gather(*started, return_exceptions=True)
             raise
         window = self._window(text, filters.since, filters.until) if mode == "hybrid" else None
         return EventPool(mode, thr, lim, window, events, sessions, pending, notice, text, neighbours)
@@ -491,6 +494,7 @@ class SearchService:
             if mode != "semantic"
             else []
         )
+        backlog = asyncio.create_task(self._pending("sessions"))
         try:
             vector, notice = await self._query_vector(text, mode)
             semantic, semantic_events = await asyncio.gather(
@@ -498,10 +502,18 @@ class SearchService:
                 self._semantic("events", vector, pool, event_filters),
             )
             keyword_sessions, keyword_events = await asyncio.gather(*found) if found else ([], [])
-            keyword_sessions, keyword_events, pending = await asyncio.gather(
+            # Sessions found only through their events (their rows and own similarity) are looked up
+            # beside the keyword-only rows' cosines: both depend on the candidate lists alone.
+            known = {c.row.id for c in [*semantic, *keyword_sessions]}
+            missing = list({c.row.session_id for c in [*semantic_events, *keyword_events]} - known)
+            keyword_sessions, keyword_events, pending, rows, own = await asyncio.gather(
                 self._with_cosines("sessions", keyword_sessions, vector, semantic),
                 self._with_cosines("events", keyword_events, vector, semantic_events),
-                self._pending("sessions"),
+                backlog,
+                self._on_own_connection(repo.sessions_by_id, missing, filters),
+                self._on_own_connection(repo.session_cosines, missing, vector, model)
+                if vector is not None and missing
+                else _no_scores(),
             )
             lists: list[tuple[MatchSource, list[Candidate]]] = []
             event_lists: list[tuple[MatchSource, list[Candidate]]] = []
@@ -513,20 +525,13 @@ class SearchService:
                 event_lists.append(("keyword", keyword_events))
             sessions = _fuse(lists)
             events = _fuse(event_lists)
-            # Sessions found only through their events: their rows, and their own similarity.
-            missing = list({e.row.session_id for e in events.values()} - set(sessions))
-            rows, own = await asyncio.gather(
-                self._on_own_connection(repo.sessions_by_id, missing, filters),
-                self._on_own_connection(repo.session_cosines, missing, vector, model)
-                if vector is not None and missing
-                else _no_scores(),
-            )
             for sid, row in rows.items():
                 sessions[sid] = Hit(row=row, agent=row.agent, cosine=own.get(sid))
         except BaseException:
-            for task in found:
+            started = [task for task in (*found, backlog) if not task.done()]
+            for task in started:
                 task.cancel()
-            await asyncio.gather(*found, return_exceptions=True)
+            await asyncio.gather(*started, return_exceptions=True)
             raise
         window = self._window(text, filters.since, filters.until) if mode == "hybrid" else None
         return SessionPool(mode, thr, lim, window, sessions, events, pending, notice, text)
