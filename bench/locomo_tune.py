@@ -98,7 +98,7 @@ def main() -> None:
         grid = [(w, s, e, k) for k in (10, 30, 60) for w in (0.3, 0.5, 0.7) for s in (0.0, 0.5) for e in (0.0, 1.0)]
     elif args.grid == "neighbour":  # the neighbours' share, around the chosen weights
         d = DEFAULT_WEIGHTS
-        grid = [(d.keyword, d.session, d.events, 0.0, n) for n in (0.0, 0.3, 0.5, 0.7, 1.0)]
+        grid = [(d.keyword, d.session, d.events, 0.0, n) for n in (0.0, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0)]
     else:
         d = DEFAULT_WEIGHTS
         grid = {(d.keyword, d.session, d.events), (0.0, d.session, d.events), (1.0, d.session, d.events),

@@ -15,9 +15,12 @@ session's on its best events:
 and a row whose time falls in a window the query names ("last week", "in March") gets TIME_BONUS
 more before the division. Last, an event draws on the better of its two neighbours in
 the session (the events just before and after it, when they are candidates too), since the answer
-to a question often sits next to the words that match it:
+to a question often sits next to the words that match it. A neighbour only lifts: an event whose
+neighbours score less than it keeps its own score, so a strong match with no match beside it (an
+error logged between unrelated events) is not pushed down, and a lifted event never passes the
+neighbour that lifted it:
 
-    final event score = (score + NEIGHBOUR_WEIGHT * best neighbour score) / (1 + NEIGHBOUR_WEIGHT)
+    final event score = max(score, (score + NEIGHBOUR_WEIGHT * best neighbour score) / (1 + NEIGHBOUR_WEIGHT))
 
 The weights were chosen on the LoCoMo development split
 (bench/locomo_tune.py, docs/SEARCH.md): a weighted sum of max-normalised scores against reciprocal
@@ -33,7 +36,7 @@ KEYWORD_WEIGHT = 0.6
 SESSION_WEIGHT = 0.5
 EVENTS_WEIGHT = 1.0
 TIME_BONUS = 0.3
-NEIGHBOUR_WEIGHT = 0.7
+NEIGHBOUR_WEIGHT = 1.0
 
 
 @dataclass(frozen=True)
@@ -79,5 +82,6 @@ def rrf_match(similarity_rank: int | None, keyword_rank: int | None, weights: We
 
 
 def with_neighbours(score: float, neighbour_scores: Iterable[float], weight: float) -> float:
-    """An event's score, 0..1, raised by the better of its neighbours' scores (0 when none is a candidate)."""
-    return (score + weight * best(neighbour_scores)) / (1.0 + weight)
+    """An event's score, 0..1, lifted towards the better of its neighbours' scores (none: 0) when
+    that is higher; never lowered, and never above that neighbour's score."""
+    return max(score, (score + weight * best(neighbour_scores)) / (1.0 + weight))

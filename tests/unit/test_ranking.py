@@ -1,9 +1,13 @@
 """BM25's candidate plan and IDF, and the fusion of hybrid search (pure logic, no database)."""
 
 import math
+import uuid
+from datetime import UTC, datetime
+from types import SimpleNamespace
 
 from archon_mcp.repositories.search import idf, plan_candidates
 from archon_mcp.services._ranking import Weights, match, rrf_match, with_evidence, with_neighbours
+from archon_mcp.services.search import EventPool, Hit, SearchService
 
 
 def test_rare_lexemes_are_taken_whole_while_they_fit_the_budget() -> None:
@@ -50,7 +54,38 @@ def test_reciprocal_rank_fusion_scores_first_in_both_as_one() -> None:
 
 
 def test_the_better_neighbour_lifts_an_event_and_scores_stay_within_0_and_1() -> None:
-    assert with_neighbours(0.4, [0.9, 0.1], 0.7) > with_neighbours(0.4, [0.1], 0.7) > with_neighbours(0.4, [], 0.7)
+    assert with_neighbours(0.4, [0.9, 0.1], 1.0) > with_neighbours(0.4, [0.6], 1.0) > 0.4
+    assert math.isclose(with_neighbours(0.4, [0.9, 0.1], 1.0), 0.65)  # halfway to the better one
     assert math.isclose(with_neighbours(0.4, [], 0.0), 0.4)  # weight 0: the score as it was
-    assert math.isclose(with_neighbours(1.0, [1.0], 0.7), 1.0)
-    assert math.isclose(with_neighbours(0.0, [], 0.7), 0.0)
+    assert math.isclose(with_neighbours(1.0, [1.0], 1.0), 1.0)
+    assert math.isclose(with_neighbours(0.0, [], 1.0), 0.0)
+
+
+def test_a_neighbour_never_lowers_an_event_nor_lifts_it_past_itself() -> None:
+    """A strong match with weak or no neighbours keeps its score (it is not pushed below events
+    that merely sit next to each other), and a lifted event stays below its lifting neighbour."""
+    assert with_neighbours(0.8, [], 1.0) == 0.8
+    assert with_neighbours(0.8, [0.2, 0.1], 1.0) == 0.8
+    for weight in (0.3, 1.0, 5.0):
+        assert 0.3 < with_neighbours(0.3, [0.9], weight) < 0.9
+
+
+def test_an_isolated_strong_match_outranks_a_pair_of_weaker_neighbours() -> None:
+    """Service-level ordering over a hand-made pool (no database): 'alone' matches best but has no
+    candidate neighbour; 'a' and 'b' are neighbours that match less. The pair is lifted towards
+    each other, never above 'alone'."""
+    service = SearchService.__new__(SearchService)
+    service._embedder = SimpleNamespace(model="no-calibration")
+    session = uuid.uuid4()
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def hit(name: str, cosine: float) -> Hit:
+        row = SimpleNamespace(id=name, session_id=session, timestamp=now)
+        return Hit(row=row, agent="a", cosine=cosine)
+
+    events = {"alone": hit("alone", 0.9), "a": hit("a", 0.8), "b": hit("b", 0.5)}
+    pool = EventPool("hybrid", 0.0, 10, None, events, {}, neighbours={"a": (None, "b"), "b": ("a", None)})
+    ranked = service.rank_events(pool, Weights(keyword=0.0))
+    assert [h.row.id for h in ranked] == ["alone", "a", "b"], [(h.row.id, h.score) for h in ranked]
+    assert math.isclose(ranked[0].score, 0.9) and math.isclose(ranked[1].score, 0.8)
+    assert math.isclose(ranked[2].score, 0.65)  # (0.5 + 0.8) / 2
