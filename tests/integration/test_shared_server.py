@@ -11,13 +11,15 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import psutil
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp_types import CreateMessageResult, TextContent
 
-from tests.helpers import archon_command, call, server_env
+from tests.helpers import archon_command, call, seed, server_env
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -35,9 +37,9 @@ def shared_env(data_dir: Path, database_name: str, **extra: str) -> dict[str, st
     return env
 
 
-def stdio(env: dict[str, str]) -> Client:
+def stdio(env: dict[str, str], **options: Any) -> Client:
     command = archon_command()
-    return Client(StdioServerParameters(command=command[0], args=[*command[1:], "serve"], env=env))
+    return Client(StdioServerParameters(command=command[0], args=[*command[1:], "serve"], env=env), **options)
 
 
 def hubs(data_dir: Path, database_name: str) -> list[psutil.Process]:
@@ -225,3 +227,34 @@ def test_bad_lines_are_answered_through_the_relay(data_dir: Path, admin_url: str
     assert replies[None]["error"]["code"] == -32700 and "UTF-8" in replies[None]["error"]["message"]
     assert replies[8]["result"] == {}
     assert process.returncode == 0
+
+
+async def test_sampling_reaches_the_client_whose_session_it_is(data_dir: Path, admin_url: str, no_hub_left) -> None:
+    """Two clients on one shared server, each with its own model: each summary is written by the
+    model of the client that asked for it (one MCP session per connection)."""
+    no_hub_left.append("archon_shared_sampling")
+    env = shared_env(data_dir, "archon_shared_sampling")
+    asked: dict[str, int] = {"alpha": 0, "beta": 0}
+
+    def model(name: str):
+        async def callback(context: Any, params: Any) -> CreateMessageResult:
+            asked[name] += 1
+            summary = {"summary": f"Summary written by the {name} model.", "key_events": [], "decisions": [],
+                       "outcomes": [], "next_steps": []}  # fmt: skip
+            return CreateMessageResult(
+                role="assistant", content=TextContent(type="text", text=json.dumps(summary)), model=f"{name}-model"
+            )
+
+        return callback
+
+    async with (
+        stdio(env, sampling_callback=model("alpha")) as alpha,
+        stdio(env, sampling_callback=model("beta")) as beta,
+    ):
+        first, second = await seed(alpha), await seed(beta)
+        by_beta = await call(beta, "archon_summarize_session", session_id=second)
+        by_alpha = await call(alpha, "archon_summarize_session", session_id=first)
+        assert len(hubs(data_dir, "archon_shared_sampling")) == 1
+    assert (by_alpha["model"], by_beta["model"]) == ("alpha-model", "beta-model")
+    assert by_alpha["summary"] == "Summary written by the alpha model."
+    assert asked == {"alpha": 1, "beta": 1}
