@@ -348,11 +348,12 @@ class SearchService:
                 return lexemes, await repo.keyword_search(conn, "events", lexemes, stats, limit=pool, filters=filters)
 
         # BM25 runs on its own connection while the query is embedded and the vector search runs;
-        # so does the count of rows still waiting for a vector (it depends on nothing).
+        # so does the count of rows still waiting for a vector, once the search has waited for them.
         found = asyncio.create_task(keyword()) if mode != "semantic" else None
-        backlog = asyncio.create_task(self._pending("events"))
+        backlog: asyncio.Task[int] | None = None
         try:
             vector, notice = await self._query_vector(text, mode)
+            backlog = asyncio.create_task(self._pending("events"))
             semantic = await self._semantic("events", vector, pool, filters)
             lexemes, keyword_events = await found if found is not None else ([], [])
             # What fusion needs besides the two lists, looked up side by side on their own connections:
@@ -494,9 +495,10 @@ class SearchService:
             if mode != "semantic"
             else []
         )
-        backlog = asyncio.create_task(self._pending("sessions"))
+        backlog: asyncio.Task[int] | None = None
         try:
             vector, notice = await self._query_vector(text, mode)
+            backlog = asyncio.create_task(self._pending("sessions"))  # after the wait for them
             semantic, semantic_events = await asyncio.gather(
                 self._semantic("sessions", vector, pool, filters),
                 self._semantic("events", vector, pool, event_filters),
@@ -528,7 +530,7 @@ class SearchService:
             for sid, row in rows.items():
                 sessions[sid] = Hit(row=row, agent=row.agent, cosine=own.get(sid))
         except BaseException:
-            started = [task for task in (*found, backlog) if not task.done()]
+            started = [task for task in (*found, backlog) if task is not None and not task.done()]
             for task in started:
                 task.cancel()
             await asyncio.gather(*started, return_exceptions=True)
