@@ -255,6 +255,8 @@ class Relay:
         self._broken_until = 0.0
         self._pending: dict[str, Any] = {}  # requests sent and not answered yet: key -> id
         self._initialize: bytes | None = None  # the client's initialize, with REPLAY_ID
+        self._initialize_line: bytes | None = None  # and as the client sent it
+        self._initialize_id: Any = None
         self._initialized: bytes | None = None
         self.closing = False
 
@@ -289,6 +291,7 @@ class Relay:
             if method == "initialize":
                 replay = {**message, "id": REPLAY_ID}
                 self._initialize = json.dumps(replay, separators=(",", ":")).encode() + b"\n"
+                self._initialize_line, self._initialize_id = line, message["id"]
         elif method == "notifications/initialized":
             self._initialized = line
         elif method == "notifications/cancelled" and isinstance(message.get("params"), dict):
@@ -368,13 +371,20 @@ class Relay:
                 self._conn.shutdown(socket.SHUT_RDWR)  # wakes a reader still blocked on it
             with contextlib.suppress(OSError):
                 self._conn.close()
-            lost, self._pending = list(self._pending.values()), {}
-            for request_id in lost:
+            lost, self._pending = self._pending, {}
+            # A handshake still unanswered (the server was stopping as the client came) goes to the
+            # new server as it was sent: its answer is the client's. Any other request is lost.
+            handshake = lost.pop(_id_key(self._initialize_id), None) if self._initialize_line else None
+            for request_id in lost.values():
                 self._write(self._error(request_id, "stopped before answering; it has been started again"))
             try:
                 conn = connect_or_start(self.paths, self.env)
                 reader = conn.makefile("rb")
-                self._replay(conn, reader)
+                if handshake is not None:
+                    self._pending[_id_key(handshake)] = handshake
+                    conn.sendall(self._initialize_line)  # type: ignore[arg-type]
+                else:
+                    self._replay(conn, reader)
             except (Unusable, OSError) as exc:
                 print(f"archon-mcp: the shared server is gone and could not be started again: {exc}", file=sys.stderr)
                 self._broken_until = time.monotonic() + RETRY_SECONDS

@@ -168,3 +168,32 @@ def test_a_server_that_dies_is_replaced_and_the_lost_request_answered(tmp_path: 
     second_server.close()
     runner.join(10)
     assert not runner.is_alive()
+
+
+def test_a_handshake_the_server_dropped_goes_to_the_next_server_as_sent(tmp_path: Path, monkeypatch) -> None:
+    """A client that connects as the shared server stops (idle): its initialize is answered by the
+    new server, not with an error."""
+    first_relay_end, first_server = socket.socketpair()
+    second_relay_end, second_server = socket.socketpair()
+    monkeypatch.setattr(relay_module, "connect_or_start", lambda paths, env: second_relay_end)
+    stdin, stdout = _Pipe(), _Stdout()
+    relay = Relay(HubPaths(tmp_path, "k"), {}, first_relay_end, stdin, stdout)  # type: ignore[arg-type]
+    runner = threading.Thread(target=relay.run, daemon=True)
+    runner.start()
+    server = first_server.makefile("rb")
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "x"}}
+    stdin.send(_line(initialize))
+    assert json.loads(server.readline()) == initialize
+    server.close()
+    first_server.close()  # gone without answering
+
+    replacement = second_server.makefile("rb")
+    assert json.loads(replacement.readline()) == initialize  # the client's own id, not REPLAY_ID
+    second_server.sendall(_line({"jsonrpc": "2.0", "id": 1, "result": {"serverInfo": {"name": "new"}}}))
+    assert stdout.wait_for(1) == [{"jsonrpc": "2.0", "id": 1, "result": {"serverInfo": {"name": "new"}}}]
+    stdin.close_input()
+    assert replacement.readline() == b""
+    replacement.close()
+    second_server.close()
+    runner.join(10)
+    assert not runner.is_alive()
