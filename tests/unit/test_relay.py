@@ -126,7 +126,8 @@ class _Stdout(io.BytesIO):
             return list(self.lines)
 
 
-def test_a_server_that_dies_is_replaced_and_the_lost_request_answered(tmp_path: Path, monkeypatch) -> None:
+def _relay_between_two_servers(tmp_path: Path, monkeypatch) -> tuple:
+    """A running relay connected to a first server; the restart it makes gets the second one."""
     first_relay_end, first_server = socket.socketpair()
     second_relay_end, second_server = socket.socketpair()
     monkeypatch.setattr(relay_module, "connect_or_start", lambda paths, env: second_relay_end)
@@ -134,7 +135,11 @@ def test_a_server_that_dies_is_replaced_and_the_lost_request_answered(tmp_path: 
     relay = Relay(HubPaths(tmp_path, "k"), {}, first_relay_end, stdin, stdout)  # type: ignore[arg-type]
     runner = threading.Thread(target=relay.run, daemon=True)
     runner.start()
-    server = first_server.makefile("rb")
+    return stdin, stdout, runner, (first_server, first_server.makefile("rb")), second_server
+
+
+def test_a_server_that_dies_is_replaced_and_the_lost_request_answered(tmp_path: Path, monkeypatch) -> None:
+    stdin, stdout, runner, (first_server, server), second_server = _relay_between_two_servers(tmp_path, monkeypatch)
 
     initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "x"}}
     stdin.send(_line(initialize))
@@ -173,14 +178,7 @@ def test_a_server_that_dies_is_replaced_and_the_lost_request_answered(tmp_path: 
 def test_a_handshake_the_server_dropped_goes_to_the_next_server_as_sent(tmp_path: Path, monkeypatch) -> None:
     """A client that connects as the shared server stops (idle): its initialize is answered by the
     new server, not with an error."""
-    first_relay_end, first_server = socket.socketpair()
-    second_relay_end, second_server = socket.socketpair()
-    monkeypatch.setattr(relay_module, "connect_or_start", lambda paths, env: second_relay_end)
-    stdin, stdout = _Pipe(), _Stdout()
-    relay = Relay(HubPaths(tmp_path, "k"), {}, first_relay_end, stdin, stdout)  # type: ignore[arg-type]
-    runner = threading.Thread(target=relay.run, daemon=True)
-    runner.start()
-    server = first_server.makefile("rb")
+    stdin, stdout, runner, (first_server, server), second_server = _relay_between_two_servers(tmp_path, monkeypatch)
     initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "x"}}
     stdin.send(_line(initialize))
     assert json.loads(server.readline()) == initialize
