@@ -153,6 +153,7 @@ class SearchService:
         self._settings = settings
         self._query_cache: dict[str, list[float]] = {}
         self._stats: dict[str, tuple[float, TableStats]] = {}
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
         self.weights = ranking.DEFAULT_WEIGHTS
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -193,12 +194,27 @@ class SearchService:
         return vector
 
     async def _table_stats(self, conn, table: str) -> TableStats:
+        """BM25's statistics of a table, cached per process. A value older than STATS_TTL_SECONDS is
+        still used while a fresh one is computed on a connection of its own: only a process's first
+        search waits for them (11-33 ms at 100k events), not the first search after each 30 s."""
         cached = self._stats.get(table)
-        now = time.monotonic()
-        if cached is None or now - cached[0] > STATS_TTL_SECONDS:
-            cached = (now, await repo.table_stats(conn, table))
-            self._stats[table] = cached
+        if cached is None:
+            stats = await repo.table_stats(conn, table)
+            self._stats[table] = (time.monotonic(), stats)
+            return stats
+        if time.monotonic() - cached[0] > STATS_TTL_SECONDS and table not in self._refreshing:
+            task = asyncio.create_task(self._refresh_stats(table), name=f"archon-stats-{table}")
+            self._refreshing[table] = task
+            task.add_done_callback(lambda _: self._refreshing.pop(table, None))
         return cached[1]
+
+    async def _refresh_stats(self, table: str) -> None:
+        try:
+            stats = await self._on_own_connection(repo.table_stats, table)
+        except Exception as exc:  # the last value stays; the next search after the TTL tries again
+            log.warning("could not refresh the keyword statistics of %s: %s", table, exc)
+            return
+        self._stats[table] = (time.monotonic(), stats)
 
     def _pool(self, limit: int) -> int:
         return max(limit * 4, MIN_POOL)

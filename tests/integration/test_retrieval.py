@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import anyio
 import pytest
 from sqlalchemy import text
 
@@ -199,3 +200,36 @@ async def test_the_migration_indexes_existing_events_with_their_context(admin_ur
         await database.upgrade("head")
     finally:
         await database.close()
+
+
+async def test_stale_keyword_statistics_are_refreshed_behind_the_search(app, client, monkeypatch) -> None:
+    """Past their TTL the table statistics are recomputed on the side: the search that finds them
+    old answers with the last ones and does not wait for the refresh."""
+    from archon_mcp.repositories import search as repo
+    from archon_mcp.services import search as service_module
+
+    sid = await _session(client)
+    await _events(client, sid, ["the deploy of the billing service failed", "rolled the billing deploy back"])
+    first = await call(client, "archon_search_events", query="billing deploy", mode="keyword")
+    assert first["results"]
+
+    real = repo.table_stats
+    release = anyio.Event()
+    calls: list[str] = []
+
+    async def slow_stats(conn, table, **kwargs):
+        calls.append(table)
+        await release.wait()  # a refresh that takes as long as the test wants
+        return await real(conn, table, **kwargs)
+
+    monkeypatch.setattr(repo, "table_stats", slow_stats)
+    monkeypatch.setattr(service_module, "STATS_TTL_SECONDS", 0.0)
+    again = await call(client, "archon_search_events", query="billing deploy", mode="keyword")
+    assert [r["id"] for r in again["results"]] == [r["id"] for r in first["results"]]  # answered, refresh pending
+    assert calls == ["events"]
+    before = app.search._stats["events"][0]
+    release.set()
+    refresh = app.search._refreshing.get("events")
+    if refresh is not None:
+        await refresh
+    assert app.search._stats["events"][0] > before
