@@ -1,0 +1,130 @@
+"""Where a search's time goes, in-process, on a store `bench/scale.py --keep` left behind.
+
+Part 1 times every step of `search_events` and `search_sessions` where it is awaited (the steps run
+side by side, so they do not add up). Part 2 times the nearest-vector statement alone, returning
+full rows and returning ids, session and time only.
+
+    .venv/bin/python bench/scale.py --sizes 100000 --mcp-sizes '' --keep --data-dir /tmp/archon-bench/s6
+    .venv/bin/python bench/search_steps.py --data-dir /tmp/archon-bench/s6      # ~1 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import workload
+
+TIMES: dict[str, list[float]] = {}
+REPOSITORY_STEPS = (
+    "query_lexemes", "document_frequencies", "_bm25", "keyword_search", "keyword_scores", "semantic_events",
+    "semantic_sessions", "event_cosines", "session_cosines", "event_neighbours", "sessions_by_id", "tune_hnsw",
+)  # fmt: skip
+SERVICE_STEPS = ("_query_vector", "_semantic", "_with_cosines", "_session_matches", "_pending")
+
+
+def timed(owner: Any, name: str, label: str) -> None:
+    original = getattr(owner, name)
+
+    @functools.wraps(original)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return await original(*args, **kwargs)
+        finally:
+            TIMES.setdefault(label, []).append((time.perf_counter() - t0) * 1000)
+
+    setattr(owner, name, wrapper)
+
+
+def pct(values: list[float]) -> str:
+    ordered = sorted(values)
+    return f"p50 {ordered[len(ordered) // 2]:.1f} / p95 {ordered[int(len(ordered) * 0.95)]:.1f} ms"
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    from sqlalchemy import select
+
+    from archon_mcp.config import Settings
+    from archon_mcp.db import Database
+    from archon_mcp.embeddings import create_embedder
+    from archon_mcp.models import AgentSession, SessionEvent
+    from archon_mcp.repositories import search as repo
+    from archon_mcp.services.search import SearchService
+
+    for name in REPOSITORY_STEPS:
+        timed(repo, name, name)
+    for name in SERVICE_STEPS:
+        timed(SearchService, name, f"service.{name}")
+    settings = Settings(
+        data_dir=args.data_dir, database_name=args.database, model_server=False, search_wait_for_pending=0
+    )
+    database = Database(settings)
+    await database.start(migrate=False)
+    embedder = create_embedder(settings)
+    await embedder.warmup()
+    service = SearchService(database, embedder, None, settings)
+    rng = random.Random(5)
+    queries = [f"{rng.choice(workload.QUERIES)} {rng.choice(workload.COMPONENTS)}" for _ in range(args.queries)]
+    for kind, search in (("search_events", service.search_events), ("search_sessions", service.search_sessions)):
+        for query in queries[:5]:  # warm the caches
+            await search(query=query, limit=10, threshold=0.0)
+        TIMES.clear()
+        total = []
+        for query in queries:
+            t0 = time.perf_counter()
+            await search(query=f"{query} x", limit=10, threshold=0.0)
+            total.append((time.perf_counter() - t0) * 1000)
+        print(f"{kind}: whole search {pct(total)}")
+        for name, values in sorted(TIMES.items()):
+            print(f"    {name:<26} n={len(values):<4} {pct(values)}")
+
+    vectors = await embedder.embed(queries[: args.rows_queries])
+    full, light = [], []
+    for vector in vectors:
+        for out, columns in ((full, None), (light, (SessionEvent.id, SessionEvent.session_id, SessionEvent.timestamp))):
+            async with database.begin() as conn:
+                await repo.tune_hnsw(conn, 100, args.rows)
+                t0 = time.perf_counter()
+                if columns is None:
+                    await repo.semantic_events(
+                        conn, vector, model_name=embedder.model, limit=100, filters=repo.SearchFilters()
+                    )
+                else:
+                    distance = SessionEvent.embedding.cosine_distance(vector).label("distance")
+                    stmt = (
+                        select(*columns, distance)
+                        .join(AgentSession, AgentSession.id == SessionEvent.session_id)
+                        .where(SessionEvent.embedding.is_not(None), SessionEvent.embedding_model == embedder.model)
+                        .order_by(distance)
+                        .limit(100)
+                    )
+                    (await conn.execute(stmt)).all()
+                out.append((time.perf_counter() - t0) * 1000)
+    print(f"100 nearest events, full rows: {pct(full)}; id, session and time only: {pct(light)}")
+    await embedder.aclose()
+    await database.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", type=Path, required=True)
+    p.add_argument("--database", default="bench_scale")
+    p.add_argument("--queries", type=int, default=100)
+    p.add_argument("--rows-queries", type=int, default=40)
+    p.add_argument("--rows", type=float, default=100_000, help="the table size ef_search is set for")
+    asyncio.run(main_async(p.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
