@@ -22,7 +22,7 @@ import logging
 import os
 from pathlib import Path
 
-from archon_mcp._locks import hold
+from archon_mcp._daemons import IdleExit, hold
 from archon_mcp.config import Settings
 
 log = logging.getLogger("archon_mcp.hub")
@@ -35,38 +35,6 @@ CLOSE_SECONDS = 10.0
 def _remove(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-
-
-class Hub:
-    """Counts the connected clients and sets `stopping` once none has been there for `idle` seconds."""
-
-    def __init__(self, idle: float, stopping: asyncio.Event) -> None:
-        self.idle = idle
-        self.stopping = stopping
-        self.clients = 0
-        self.sessions: set[asyncio.Task[None]] = set()
-        self._timer: asyncio.TimerHandle | None = None
-
-    def schedule_stop(self, delay: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = asyncio.get_running_loop().call_later(delay, self._stop_if_idle)
-
-    def _stop_if_idle(self) -> None:
-        if self.clients == 0:
-            log.info("no client for %.1f s: exiting", self.idle)
-            self.stopping.set()
-
-    def attach(self) -> None:
-        self.clients += 1
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def detach(self) -> None:
-        self.clients -= 1
-        if self.clients == 0 and not self.stopping.is_set():
-            self.schedule_stop(self.idle)
 
 
 async def run_hub(settings: Settings, socket_path: Path, lock_path: Path, stopping: asyncio.Event) -> None:
@@ -83,12 +51,13 @@ async def run_hub(settings: Settings, socket_path: Path, lock_path: Path, stoppi
     server = build_server(settings, application, shared=True)
     lowlevel = server._lowlevel_server  # MCPServer has no public way to serve other streams
     options = lowlevel.create_initialization_options()
-    hub = Hub(settings.shared_server_idle, stopping)
+    hub = IdleExit(settings.shared_server_idle, stopping, log)
+    sessions: set[asyncio.Task[None]] = set()
 
     async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        hub.sessions.add(task)
+        sessions.add(task)
         hub.attach()
         try:
             async with socket_transport(reader, writer) as (read_stream, write_stream):
@@ -96,7 +65,7 @@ async def run_hub(settings: Settings, socket_path: Path, lock_path: Path, stoppi
         except Exception:
             log.exception("an MCP session ended with an error")
         finally:
-            hub.sessions.discard(task)
+            sessions.discard(task)
             writer.close()
             hub.detach()
 
@@ -113,7 +82,7 @@ async def run_hub(settings: Settings, socket_path: Path, lock_path: Path, stoppi
     finally:
         listener.close()
         _remove(socket_path)
-        for task in list(hub.sessions):
+        for task in list(sessions):
             task.cancel()
         try:
             await asyncio.wait_for(application.close(), CLOSE_SECONDS)

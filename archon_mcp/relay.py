@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from archon_mcp._locks import exists_and_ours, hold
+from archon_mcp._daemons import exists_and_ours, hold, spawn_detached
 
 # How long a shared server may take to open its socket (a Python start-up on a busy machine; it
 # binds before it opens the database).
@@ -45,7 +45,6 @@ DRAIN_SECONDS = 5.0
 # After a failed restart, requests are answered with an error at once for this long.
 RETRY_SECONDS = 5.0
 MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux, 104 on macOS
-LOG_ROTATE_BYTES = 1_000_000
 REPLAY_ID = "archon-relay-initialize"
 _FALSE = {"0", "off", "f", "false", "n", "no"}
 _SETTING_PREFIXES = ("ARCHON_", "OPENAI_")
@@ -176,25 +175,9 @@ def _spawn_lock(path: Path, seconds: float) -> Iterator[None]:
 
 
 def _spawn(paths: HubPaths, env: Mapping[str, str]) -> Any:
-    import subprocess
-
-    child_env = dict(env)
-    child_env["ARCHON_DATA_DIR"] = str(paths.data_dir)
-    # The server runs the same archon_mcp as this process (a checkout, a snapshot, the installed one).
-    package_root = str(Path(__file__).resolve().parent.parent)
-    child_env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    with contextlib.suppress(OSError):
-        if paths.log.stat().st_size > LOG_ROTATE_BYTES:
-            paths.log.replace(paths.log.with_name(paths.log.name + ".1"))
-    command = [sys.executable, "-m", "archon_mcp.hub", "--socket", str(paths.socket), "--lock", str(paths.lock)]
-    with open(paths.log, "ab") as stderr:
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-            start_new_session=True, close_fds=True, env=child_env,
-        )  # fmt: skip
-    # Reap it when it exits, or it lingers as a zombie of this process.
-    threading.Thread(target=process.wait, name="archon-hub-reaper", daemon=True).start()
-    return process
+    child_env = {**env, "ARCHON_DATA_DIR": str(paths.data_dir)}
+    args = ["--socket", str(paths.socket), "--lock", str(paths.lock)]
+    return spawn_detached("archon_mcp.hub", args, child_env, paths.log)
 
 
 def connect_or_start(paths: HubPaths, env: Mapping[str, str], seconds: float = START_SECONDS) -> socket.socket:

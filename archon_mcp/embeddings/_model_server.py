@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from archon_mcp._locks import hold
+from archon_mcp._daemons import IdleExit, hold
 from archon_mcp.embeddings._protocol import (
     ProtocolError,
     pack_vectors,
@@ -44,31 +44,16 @@ class ModelServer:
     def __init__(self, embedder: Any, *, runtime: str, idle: float) -> None:
         self.embedder = embedder
         self.runtime = runtime
-        self.idle = idle
-        self.clients = 0
         self.stopping = asyncio.Event()
-        self._idle_timer: asyncio.TimerHandle | None = None
+        self.attached = IdleExit(idle, self.stopping, log)
         self._loaded: asyncio.Task[None] | None = None
 
     def start_loading(self) -> None:
         self._loaded = asyncio.create_task(self.embedder.warmup())
-        self._schedule_stop(max(self.idle, FIRST_CLIENT_GRACE_SECONDS))
-
-    def _schedule_stop(self, delay: float) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-        self._idle_timer = asyncio.get_running_loop().call_later(delay, self._stop_if_idle)
-
-    def _stop_if_idle(self) -> None:
-        if self.clients == 0:
-            log.info("no client for %.1f s: exiting", self.idle)
-            self.stopping.set()
+        self.attached.schedule_stop(max(self.attached.idle, FIRST_CLIENT_GRACE_SECONDS))
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.clients += 1
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        self.attached.attach()
         tasks: set[asyncio.Task[None]] = set()
         try:
             while True:
@@ -86,9 +71,7 @@ class ModelServer:
             for task in tasks:
                 task.cancel()
             writer.close()
-            self.clients -= 1
-            if self.clients == 0:
-                self._schedule_stop(self.idle)
+            self.attached.detach()
 
     async def _answer(self, request: dict[str, Any], writer: asyncio.StreamWriter) -> None:
         answer: dict[str, Any] = {"id": request.get("id")}
@@ -109,7 +92,7 @@ class ModelServer:
                 "model": self.embedder.model,
                 "dimensions": self.embedder.dimensions,
                 "runtime": self.runtime,
-                "clients": self.clients,
+                "clients": self.attached.clients,
             }
         assert self._loaded is not None
         if self._loaded.done() and self._loaded.exception() is not None:

@@ -11,18 +11,14 @@ again `RETRY_SHARED_SECONDS` later. Errors of the model itself (a bad configurat
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import archon_mcp
-from archon_mcp._locks import exists_and_ours, hold
+from archon_mcp._daemons import exists_and_ours, hold, spawn_detached
 from archon_mcp.embeddings._protocol import (
     ProtocolError,
     log_path,
@@ -41,7 +37,6 @@ START_SECONDS = 30.0
 # The first embedding waits for the model to load (once per machine: the ONNX export, ~10 s).
 LOAD_SECONDS = 600.0
 RETRY_SHARED_SECONDS = 30.0
-LOG_ROTATE_BYTES = 1_000_000
 BACKGROUND_TIMEOUT_FACTOR = 10
 
 
@@ -193,26 +188,13 @@ class SharedModelEmbedder:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         command = [
-            sys.executable, "-m", "archon_mcp.embeddings._model_server",
+            "archon_mcp.embeddings._model_server",
             "--data-dir", str(self.data_dir), "--cache-dir", str(self.cache_dir),
             "--model", self.model, "--dimensions", str(self.dimensions),
             "--runtime", self.runtime, "--threads", str(self.threads), "--idle", str(self.idle),
         ]  # fmt: skip
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-        # The server runs the same archon_mcp as this process (a checkout, a snapshot, the installed one).
-        package_root = str(Path(archon_mcp.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        log_file = log_path(self.data_dir)
-        with contextlib.suppress(OSError):
-            if log_file.stat().st_size > LOG_ROTATE_BYTES:
-                log_file.replace(log_file.with_name(log_file.name + ".1"))
-        with open(log_file, "ab") as stderr:
-            process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-                start_new_session=True, close_fds=True, env=env,
-            )  # fmt: skip
-        # Reap it when it exits, or it lingers as a zombie of this process.
-        threading.Thread(target=process.wait, name="archon-model-server-reaper", daemon=True).start()
+        process = spawn_detached(command[0], command[1:], env, log_path(self.data_dir))
         log.info("started the shared model server (pid %d) on %s", process.pid, self.data_dir)
         return process
 

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from archon_mcp._locks import hold
+from archon_mcp._daemons import hold
 from archon_mcp.config import Settings
 from archon_mcp.hooks._client import HookPaths, log_line
 
