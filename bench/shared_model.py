@@ -35,20 +35,12 @@ CLIENTS = 4
 Timing = tuple[float, float, float]
 
 
-def model_servers(data_dir: Path) -> list[psutil.Process]:
+def running(module: str, data_dir: Path) -> list[psutil.Process]:
+    """The `python -m module` processes of this data dir (named in one of their arguments)."""
     found = []
     for process in psutil.process_iter(["cmdline"]):
         cmdline = process.info["cmdline"] or []
-        if "archon_mcp.embeddings._model_server" in cmdline and str(data_dir) in cmdline:
-            found.append(process)
-    return found
-
-
-def hub_processes(data_dir: Path) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        cmdline = process.info["cmdline"] or []
-        if "archon_mcp.hub" in cmdline and any(str(data_dir) in part for part in cmdline):
+        if module in cmdline and any(str(data_dir) in part for part in cmdline):
             found.append(process)
     return found
 
@@ -129,8 +121,8 @@ async def variant(name: str, src: Path, data_dir: Path, extra: dict[str, str]) -
     try:
         await asyncio.sleep(2.0)  # let background work (model load, warm-up) settle
         serves = serve_processes(before)
-        models = model_servers(data_dir)
-        shared = [h for h in hub_processes(data_dir)]
+        models = running("archon_mcp.embeddings._model_server", data_dir)
+        shared = running("archon_mcp.hub", data_dir)
         # A serve's children, less the shared processes (counted once, on their own).
         apart = {p.pid for p in models + shared}
         trees = [p for s in serves for p in [s, *s.children(recursive=True)] if p.pid not in apart]
