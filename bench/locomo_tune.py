@@ -29,6 +29,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 async def collect(args: argparse.Namespace):
+    from sqlalchemy import text
+
     from archon_mcp.config import Settings
     from archon_mcp.db import Database
     from archon_mcp.embeddings import create_embedder
@@ -36,6 +38,7 @@ async def collect(args: argparse.Namespace):
 
     embedder = None
     owners: dict[str, tuple[str, int]] = {}
+    dia_ids: dict = {}  # event id -> LoCoMo turn id (candidates are light rows: no event_data)
     pools = []
     for name in args.database.split(","):
         # locomo_all holds the whole split; locomo_conv_26 one conversation (bench/locomo.py's names)
@@ -47,19 +50,22 @@ async def collect(args: argparse.Namespace):
         service = SearchService(database, embedder, None, settings)
         owned = json.loads((args.data_dir / f"{name}.owners.json").read_text())
         owners.update({k: tuple(v) for k, v in owned.items()})
+        async with database.connect() as conn:
+            rows = await conn.execute(text("SELECT id, event_data->>'dia_id' FROM archon_session_events"))
+            dia_ids.update(rows.all())
         for conv in load(args.data, convs):
             for q in questions_of(conv)[: args.limit_questions]:
                 events = await service.collect_events(query=q["question"], limit=25, threshold=0.0)
                 sessions = await service.collect_sessions(query=q["question"], limit=25, threshold=0.0)
                 pools.append((conv["sample_id"], q, events, sessions))
         await database.close()
-    return service, owners, pools
+    return service, owners, pools, dia_ids
 
 
-def evaluate(service, owners, pools, weights) -> dict[str, float]:
+def evaluate(service, owners, pools, dia_ids, weights) -> dict[str, float]:
     ev5, ev10, se5, se10 = [], [], [], []
     for name, q, events, sessions in pools:
-        ranked = [(owners.get(str(h.row.session_id), ("?", 0))[0], h.row.event_data.get("dia_id")) for h in
+        ranked = [(owners.get(str(h.row.session_id), ("?", 0))[0], dia_ids.get(h.row.id)) for h in
                   service.rank_events(events, weights)]  # fmt: skip
         e = score(ranked, {(name, d) for d in q["evidence"]})
         ranked_s = [owners.get(str(h.row.id), ("?", 0)) for h in service.rank_sessions(sessions, weights)]
@@ -87,7 +93,7 @@ def main() -> None:
 
     if args.bm25:
         repo.BM25_K1, repo.BM25_B, repo.CONTEXT_WEIGHT = (float(x) for x in args.bm25.split(","))
-    service, owners, pools = asyncio.run(collect(args))
+    service, owners, pools, dia_ids = asyncio.run(collect(args))
     if args.grid == "full":
         grid = itertools.product(
             (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0), (0.0, 0.1, 0.2, 0.3, 0.5, 0.8), (0.0, 0.25, 0.5, 1.0, 2.0)
@@ -107,7 +113,7 @@ def main() -> None:
     for keyword, session, events, *more in grid:
         rrf, neighbour = [*more, *(0.0, DEFAULT_WEIGHTS.neighbour)[len(more) :]]
         weights = Weights(keyword=keyword, session=session, events=events, rrf_k=rrf, neighbour=neighbour)
-        results.append((weights, evaluate(service, owners, pools, weights)))
+        results.append((weights, evaluate(service, owners, pools, dia_ids, weights)))
     results.sort(key=lambda r: r[1]["events@10"] + r[1]["sessions@5"], reverse=True)
     for weights, m in results[:15]:
         print(weights, {k: round(v, 3) for k, v in m.items()})

@@ -2,7 +2,7 @@
 
 Part 1 times every step of `search_events` and `search_sessions` where it is awaited (the steps run
 side by side, so they do not add up). Part 2 times the nearest-vector statement alone, returning
-full rows and returning ids, session and time only.
+full rows and returning the light rows the search reads (id, session and time).
 
     .venv/bin/python bench/scale.py --sizes 100000 --mcp-sizes '' --keep --data-dir /tmp/archon-bench/s6
     .venv/bin/python bench/search_steps.py --data-dir /tmp/archon-bench/s6      # ~1 min
@@ -27,10 +27,10 @@ import workload
 
 TIMES: dict[str, list[float]] = {}
 REPOSITORY_STEPS = (
-    "query_lexemes", "document_frequencies", "_bm25", "keyword_search", "keyword_scores", "semantic_events",
-    "semantic_sessions", "event_cosines", "session_cosines", "event_neighbours", "sessions_by_id", "tune_hnsw",
+    "lexemes_and_frequencies", "_bm25", "keyword_search", "keyword_scores", "cosines", "semantic_events",
+    "semantic_sessions", "session_candidates", "sessions_by_id", "events_by_id", "tune_hnsw",
 )  # fmt: skip
-SERVICE_STEPS = ("_query_vector", "_semantic", "_with_cosines", "_session_matches", "_pending")
+SERVICE_STEPS = ("_query_vector", "_semantic", "_lexemes", "_keyword", "_with_cosines", "_session_scores", "_pending")
 
 
 def timed(owner: Any, name: str, label: str) -> None:
@@ -92,11 +92,11 @@ async def main_async(args: argparse.Namespace) -> None:
     vectors = await embedder.embed(queries[: args.rows_queries])
     full, light = [], []
     for vector in vectors:
-        for out, columns in ((full, None), (light, (SessionEvent.id, SessionEvent.session_id, SessionEvent.timestamp))):
+        for out, columns in ((full, repo.EVENT_COLUMNS), (light, None)):
             async with database.begin() as conn:
                 await repo.tune_hnsw(conn, 100, args.rows)
                 t0 = time.perf_counter()
-                if columns is None:
+                if columns is None:  # what the search runs: light rows
                     await repo.semantic_events(
                         conn, vector, model_name=embedder.model, limit=100, filters=repo.SearchFilters()
                     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import uuid
 from collections.abc import Callable
@@ -9,8 +11,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, ColumnClause, Float, Text, cast, func, literal_column, select, text, true
+from sqlalchemy import (
+    ARRAY,
+    ColumnClause,
+    Float,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    select,
+    text,
+    true,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import aliased
 
 from archon_mcp.models import AgentSession, SessionEvent
 from archon_mcp.repositories import events as events_repo
@@ -18,9 +36,12 @@ from archon_mcp.repositories import sessions as sessions_repo
 from archon_mcp.repositories.sessions import filter_sessions
 
 # Search reads Core rows (the columns the public models are made of, named like the ORM attributes),
-# not ORM objects: no identity map or instance state for the 40-200 candidates of every search.
+# not ORM objects. Candidates are light: what ranking needs (id, session, time, the scores), so the
+# ~200 candidates of a search decode no `event_data`; the full rows are read for the results alone.
 EVENT_COLUMNS = (*events_repo.RETURNED, AgentSession.agent.label("agent"))
 SESSION_COLUMNS = sessions_repo.RETURNED
+EVENT_KEYS = (SessionEvent.id, SessionEvent.session_id, SessionEvent.timestamp)
+SESSION_KEYS = (AgentSession.id, AgentSession.started_at)
 DB = AsyncSession | AsyncConnection
 
 # HNSW candidate list size. With the graph of migration 0003 (m = 24, ef_construction = 128),
@@ -62,11 +83,71 @@ class SearchFilters:
 
 @dataclass(frozen=True)
 class Candidate:
-    row: Any  # AgentSession or SessionEvent
-    agent: str
+    row: Any  # light row: EVENT_KEYS or SESSION_KEYS, and the Extras asked for
     cosine: float | None  # None: no vector yet (pending) or none to compute
     bm25: float = 0.0  # keyword score (0: not a keyword match)
     all_terms: bool = False  # every query term matched (a strong keyword hit)
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What ranking needs of each candidate besides its keys, computed in the candidate statement
+    itself rather than looked up after it (one round trip and one decode of the rows fewer)."""
+
+    vector: list[float] | None = None  # the query's: every candidate's cosine (`cosine`)
+    model_name: str = ""
+    neighbours: bool = False  # events: the previous and next event of the session (`previous`, `next`)
+    session_cosine: bool = False  # events: their session's cosine to the query (`session_cosine`)
+
+
+# The query's vector and model, bound once per statement by name: the vector is sent once however
+# many columns use it, and the statements below are built once, not per search.
+_QUERY_VECTOR = bindparam("query_vector", type_=SessionEvent.embedding.type)
+_MODEL_NAME = bindparam("model_name", type_=Text())
+
+
+def _params(extras: Extras) -> dict[str, Any]:
+    return {"query_vector": extras.vector, "model_name": extras.model_name} if extras.vector is not None else {}
+
+
+def _extra_columns(model: Any, extras: Extras, *, cosine: bool) -> tuple[Any, ...]:
+    with_vector = extras.vector is not None
+    return _built_columns(
+        model, cosine and with_vector, model is SessionEvent and extras.neighbours,
+        model is SessionEvent and extras.session_cosine and with_vector,
+    )  # fmt: skip
+
+
+@functools.cache
+def _built_columns(model: Any, cosine: bool, neighbours: bool, session_cosine: bool) -> tuple[Any, ...]:
+    columns: list[Any] = []
+    if cosine:
+        has_vector = and_(model.embedding.is_not(None), model.embedding_model == _MODEL_NAME)
+        columns.append(
+            case((has_vector, 1 - model.embedding.cosine_distance(_QUERY_VECTOR)), else_=None).label("cosine")
+        )
+    if neighbours:
+        around = aliased(SessionEvent)
+        here = tuple_(SessionEvent.timestamp, SessionEvent.id)
+        there = tuple_(around.timestamp, around.id)
+        for label, before in (("previous", True), ("next", False)):
+            order = (around.timestamp.desc(), around.id.desc()) if before else (around.timestamp, around.id)
+            probe = (
+                select(around.id)
+                .where(around.session_id == SessionEvent.session_id, there < here if before else there > here)
+                .order_by(*order)
+                .limit(1)
+            )
+            columns.append(probe.scalar_subquery().label(label))
+    if session_cosine:
+        session = aliased(AgentSession)
+        probe = select(1 - session.embedding.cosine_distance(_QUERY_VECTOR)).where(
+            session.id == SessionEvent.session_id,
+            session.embedding.is_not(None),
+            session.embedding_model == _MODEL_NAME,
+        )
+        columns.append(probe.scalar_subquery().label("session_cosine"))
+    return tuple(columns)
 
 
 def ef_search_for(limit: int, rows: float) -> int:
@@ -121,27 +202,36 @@ def _event_where(stmt: Any, f: SearchFilters) -> Any:
 
 
 async def semantic_sessions(
-    db: DB, vector: list[float], *, model_name: str, limit: int, filters: SearchFilters
+    db: DB, vector: list[float], *, model_name: str, limit: int, filters: SearchFilters, extras: Extras = Extras()
 ) -> list[Candidate]:
-    distance = AgentSession.embedding.cosine_distance(vector).label("distance")
-    stmt = select(*SESSION_COLUMNS, distance).where(
-        AgentSession.embedding.is_not(None), AgentSession.embedding_model == model_name
+    extras = dataclasses.replace(extras, vector=vector, model_name=model_name)
+    distance = AgentSession.embedding.cosine_distance(_QUERY_VECTOR).label("distance")
+    stmt = select(*SESSION_KEYS, *_extra_columns(AgentSession, extras, cosine=False), distance).where(
+        AgentSession.embedding.is_not(None), AgentSession.embedding_model == _MODEL_NAME
     )
     stmt = _session_where(stmt, filters).order_by(distance).limit(limit)
-    return [Candidate(row=r, agent=r.agent, cosine=1.0 - float(r.distance)) for r in (await db.execute(stmt)).all()]
+    rows = (await db.execute(stmt, _params(extras))).all()
+    return [Candidate(row=r, cosine=1.0 - float(r.distance)) for r in rows]
 
 
 async def semantic_events(
-    db: DB, vector: list[float], *, model_name: str, limit: int, filters: SearchFilters
+    db: DB, vector: list[float], *, model_name: str, limit: int, filters: SearchFilters, extras: Extras = Extras()
 ) -> list[Candidate]:
-    distance = SessionEvent.embedding.cosine_distance(vector).label("distance")
-    stmt = (
-        select(*EVENT_COLUMNS, distance)
-        .join(AgentSession, AgentSession.id == SessionEvent.session_id)
-        .where(SessionEvent.embedding.is_not(None), SessionEvent.embedding_model == model_name)
+    extras = dataclasses.replace(extras, vector=vector, model_name=model_name)
+    distance = SessionEvent.embedding.cosine_distance(_QUERY_VECTOR).label("distance")
+    stmt = select(*EVENT_KEYS, *_extra_columns(SessionEvent, extras, cosine=False), distance).where(
+        SessionEvent.embedding.is_not(None), SessionEvent.embedding_model == _MODEL_NAME
     )
+    if _needs_session(filters):
+        stmt = stmt.join(AgentSession, AgentSession.id == SessionEvent.session_id)
     stmt = _event_where(stmt, filters).order_by(distance).limit(limit)
-    return [Candidate(row=r, agent=r.agent, cosine=1.0 - float(r.distance)) for r in (await db.execute(stmt)).all()]
+    rows = (await db.execute(stmt, _params(extras))).all()
+    return [Candidate(row=r, cosine=1.0 - float(r.distance)) for r in rows]
+
+
+def _needs_session(filters: SearchFilters) -> bool:
+    """Whether an events statement must join the session: a filter is about it."""
+    return filters.agent is not None or filters.project_id is not None or filters.active_only
 
 
 @dataclass(frozen=True)
@@ -152,6 +242,11 @@ class TableStats:
     rows: float
     avg_length: float
     common: dict[str, float]
+
+    @functools.cached_property
+    def known_common(self) -> list[str]:
+        """Lexemes whose estimated document frequency is past DF_COUNT_CAP: not worth counting."""
+        return sorted(lexeme for lexeme, share in self.common.items() if share * self.rows > DF_COUNT_CAP)
 
 
 _OWN_WEIGHTS: ColumnClause[Any] = literal_column("'{a}'")  # weight A: the row's own text
@@ -214,31 +309,38 @@ async def table_stats(db: DB, table: str, *, sample_rows: int = 5000) -> TableSt
     return TableStats(rows=float(rows or 0), avg_length=float(avg_length or 1.0) or 1.0, common=mapping)
 
 
-async def document_frequencies(db: DB, table: str, lexemes: list[str], stats: TableStats) -> dict[str, float]:
-    """Rows holding each lexeme: counted through the GIN index up to DF_COUNT_CAP (a rare term is
+async def lexemes_and_frequencies(
+    db: DB, query: str, stats: dict[str, TableStats]
+) -> tuple[list[str], dict[str, dict[str, float]]]:
+    """The query's lexemes (as `query_lexemes`) and, for each table of `stats`, the rows holding
+    each lexeme, in one statement: counted through the GIN index up to DF_COUNT_CAP (a rare term is
     cheap to count and its count is what BM25 weighs most), else the larger of the cap and the
     ANALYZE estimate. Lexemes known to be common are not counted at all."""
-    out: dict[str, float] = {}
-    to_count = []
-    for lexeme in lexemes:
-        estimate = stats.common.get(lexeme, 0.0) * stats.rows
-        if estimate > DF_COUNT_CAP:
-            out[lexeme] = estimate
-        else:
-            to_count.append(lexeme)
-    if to_count:
-        name = TABLES[table]
-        stmt = text(
-            f"""
-            SELECT l, (SELECT count(*) FROM (SELECT 1 FROM {name}
-                       WHERE search_tsv @@ to_tsquery('simple', l) LIMIT :cap) AS m)
-            FROM unnest(CAST(:lexemes AS text[])) AS l
-            """
-        )
-        for lexeme, count in (await db.execute(stmt, {"lexemes": to_count, "cap": DF_COUNT_CAP})).all():
-            estimate = stats.common.get(lexeme, 0.0) * stats.rows
-            out[lexeme] = float(max(count, estimate) if count >= DF_COUNT_CAP else count)
-    return out
+    tables = list(stats)
+    counts = ", ".join(
+        f"""CASE WHEN q.l = ANY(CAST(:known_{table} AS text[])) THEN NULL
+                 ELSE (SELECT count(*) FROM (SELECT 1 FROM {TABLES[table]}
+                       WHERE search_tsv @@ to_tsquery('simple', q.l) LIMIT :cap) AS m) END"""
+        for table in tables
+    )
+    stmt = text(
+        f"SELECT q.l, {counts} FROM unnest(archon_query_lexemes(:query)) WITH ORDINALITY AS q(l, n) ORDER BY q.n"
+    )
+    params: dict[str, Any] = {"query": query, "cap": DF_COUNT_CAP}
+    params.update({f"known_{table}": stats[table].known_common for table in tables})
+    lexemes: list[str] = []
+    df: dict[str, dict[str, float]] = {table: {} for table in tables}
+    for lexeme, *found in (await db.execute(stmt, params)).all():
+        if lexeme in df[tables[0]]:
+            continue
+        lexemes.append(lexeme)
+        for table, count in zip(tables, found, strict=True):
+            estimate = stats[table].common.get(lexeme, 0.0) * stats[table].rows
+            if count is None:  # known to be common
+                df[table][lexeme] = estimate
+            else:
+                df[table][lexeme] = float(max(count, estimate) if count >= DF_COUNT_CAP else count)
+    return lexemes, df
 
 
 def idf(rows: float, df: float) -> float:
@@ -345,53 +447,63 @@ async def _bm25(
         .limit(limit)
         .subquery("scored")
     )
-    # Only the best `limit` rows are read in full.
+    # The best `limit` rows, with what else ranking needs of them.
     stmt = select(*columns, scored.c.bm25, scored.c.matched).join(scored, scored.c.id == model.id)
-    if model is SessionEvent:
-        stmt = stmt.join(AgentSession, AgentSession.id == SessionEvent.session_id)
     stmt = stmt.order_by(scored.c.bm25.desc(), model.id).limit(limit)
     return list((await db.execute(stmt)).all())
 
 
 async def keyword_search(
-    db: DB, table: str, lexemes: list[str], stats: TableStats, *, limit: int, filters: SearchFilters
+    db: DB,
+    table: str,
+    lexemes: list[str],
+    df: dict[str, float],
+    stats: TableStats,
+    *,
+    limit: int,
+    filters: SearchFilters,
+    extras: Extras = Extras(),
 ) -> list[Candidate]:
-    """BM25 candidates of `table` ("events" or "sessions") for the query lexemes."""
+    """BM25 candidates of `table` ("events" or "sessions") for the query lexemes and their document
+    frequencies (`lexemes_and_frequencies`)."""
     if not lexemes:
         return []
-    df = await document_frequencies(db, table, lexemes, stats)
     weights = {lexeme: idf(stats.rows, df[lexeme]) for lexeme in lexemes}
-    plan = plan_candidates(df)
     model: type[SessionEvent] | type[AgentSession]
-    columns: tuple[Any, ...]
+    keys: tuple[Any, ...]
     if table == "events":
-        model, columns, where = SessionEvent, EVENT_COLUMNS, lambda stmt: _event_where(stmt, filters)
+        model, keys, where = SessionEvent, EVENT_KEYS, lambda stmt: _event_where(stmt, filters)
     else:
-        model, columns, where = AgentSession, SESSION_COLUMNS, lambda stmt: _session_where(stmt, filters)
-    needs_session = filters.agent is not None or filters.project_id is not None or filters.active_only
+        model, keys, where = AgentSession, SESSION_KEYS, lambda stmt: _session_where(stmt, filters)
+    columns = (*keys, *_extra_columns(model, extras, cosine=False))
     rows = await _bm25(
-        db, model, columns, where, lexemes, weights, stats, plan, limit=limit, needs_session=needs_session
+        db,
+        model,
+        columns,
+        where,
+        lexemes,
+        weights,
+        stats,
+        plan_candidates(df),
+        limit=limit,
+        needs_session=_needs_session(filters),
     )
-    return [
-        Candidate(row=r, agent=r.agent, cosine=None, bm25=float(r.bm25), all_terms=int(r.matched) >= len(lexemes))
-        for r in rows
-    ]
+    return [Candidate(row=r, cosine=None, bm25=float(r.bm25), all_terms=int(r.matched) >= len(lexemes)) for r in rows]
 
 
 async def keyword_scores(
-    db: DB, table: str, lexemes: list[str], stats: TableStats, ids: list[uuid.UUID]
+    db: DB, table: str, lexemes: list[str], df: dict[str, float], stats: TableStats, ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, float]:
     """BM25 of the given rows (those holding a query lexeme) for the query: a session's match when
     its events are candidates."""
     if not lexemes or not ids:
         return {}
-    df = await document_frequencies(db, table, lexemes, stats)
     weights = {lexeme: idf(stats.rows, df[lexeme]) for lexeme in lexemes}
-    model, columns = (SessionEvent, EVENT_COLUMNS) if table == "events" else (AgentSession, SESSION_COLUMNS)
+    model = SessionEvent if table == "events" else AgentSession
     rows = await _bm25(
         db,
         model,
-        columns,
+        (model.id,),
         lambda stmt: stmt.where(model.id.in_(ids)),
         lexemes,
         weights,
@@ -403,53 +515,58 @@ async def keyword_scores(
     return {r.id: float(r.bm25) for r in rows}
 
 
-async def sessions_by_id(db: DB, ids: list[uuid.UUID], filters: SearchFilters) -> dict[uuid.UUID, Any]:
+async def cosines(
+    db: DB, table: str, ids: list[uuid.UUID], extras: Extras
+) -> dict[uuid.UUID, tuple[float | None, float | None]]:
+    """Cosine to the query (`extras.vector`) of these rows, and of their sessions for events with
+    `extras.session_cosine`: (cosine, session cosine), None where there is no vector of the model."""
+    if not ids or extras.vector is None:
+        return {}
+    model = SessionEvent if table == "events" else AgentSession
+    columns = _extra_columns(model, dataclasses.replace(extras, neighbours=False), cosine=True)
+    stmt = select(model.id, *columns).where(model.id.in_(ids))
+    out: dict[uuid.UUID, tuple[float | None, float | None]] = {}
+    for row in (await db.execute(stmt, _params(extras))).all():
+        session = row.session_cosine if extras.session_cosine and model is SessionEvent else None
+        out[row.id] = (_float(row.cosine), _float(session))
+    return out
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+async def sessions_by_id(
+    db: DB, ids: list[uuid.UUID], filters: SearchFilters = SearchFilters()
+) -> dict[uuid.UUID, Any]:
+    """Full session rows (the results of a search)."""
     if not ids:
         return {}
     stmt = _session_where(select(*SESSION_COLUMNS).where(AgentSession.id.in_(ids)), filters)
     return {row.id: row for row in (await db.execute(stmt)).all()}
 
 
-async def event_neighbours(db: DB, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[uuid.UUID | None, uuid.UUID | None]]:
-    """The previous and the next event of each of these events in its session (by time, then id):
-    two probes of the (session_id, timestamp) index per event."""
+async def events_by_id(db: DB, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    """Full event rows with their session's agent (the results of a search)."""
     if not ids:
         return {}
-    rows = await db.execute(
-        text(
-            """
-            SELECT e.id,
-                   (SELECT p.id FROM archon_session_events p
-                     WHERE p.session_id = e.session_id AND (p."timestamp", p.id) < (e."timestamp", e.id)
-                     ORDER BY p."timestamp" DESC, p.id DESC LIMIT 1) AS previous,
-                   (SELECT n.id FROM archon_session_events n
-                     WHERE n.session_id = e.session_id AND (n."timestamp", n.id) > (e."timestamp", e.id)
-                     ORDER BY n."timestamp", n.id LIMIT 1) AS next
-              FROM archon_session_events e
-             WHERE e.id = ANY(:ids)
-            """
-        ),
-        {"ids": ids},
+    stmt = (
+        select(*EVENT_COLUMNS)
+        .join(AgentSession, AgentSession.id == SessionEvent.session_id)
+        .where(SessionEvent.id.in_(ids))
     )
-    return {row.id: (row.previous, row.next) for row in rows}
+    return {row.id: row for row in (await db.execute(stmt)).all()}
 
 
-async def event_cosines(db: DB, ids: list[uuid.UUID], vector: list[float], model_name: str) -> dict[uuid.UUID, float]:
-    return await _cosines(db, SessionEvent, ids, vector, model_name)
-
-
-async def session_cosines(db: DB, ids: list[uuid.UUID], vector: list[float], model_name: str) -> dict[uuid.UUID, float]:
-    return await _cosines(db, AgentSession, ids, vector, model_name)
-
-
-async def _cosines(
-    db: DB, model: Any, ids: list[uuid.UUID], vector: list[float], model_name: str
-) -> dict[uuid.UUID, float]:
-    """Cosine similarity to the query of the given rows that have a vector of `model_name` (keyword
-    hits the vector search did not return; sessions found through their events)."""
+async def session_candidates(
+    db: DB, ids: list[uuid.UUID], filters: SearchFilters, extras: Extras = Extras()
+) -> list[Candidate]:
+    """These sessions as candidates (light rows, their cosine when `extras` has the query vector),
+    those that pass the filters: the sessions a search found only through their events."""
     if not ids:
-        return {}
-    stmt = select(model.id, 1 - model.embedding.cosine_distance(vector)).where(
-        model.id.in_(ids), model.embedding.is_not(None), model.embedding_model == model_name
-    )
-    return {r[0]: float(r[1]) for r in (await db.execute(stmt)).all()}
+        return []
+    columns = (*SESSION_KEYS, *_extra_columns(AgentSession, extras, cosine=True))
+    stmt = _session_where(select(*columns).where(AgentSession.id.in_(ids)), filters)
+    with_cosine = extras.vector is not None
+    rows = (await db.execute(stmt, _params(extras))).all()
+    return [Candidate(row=r, cosine=_float(r.cosine) if with_cosine else None) for r in rows]

@@ -31,7 +31,7 @@ from archon_mcp.embeddings import Embedder, calibrate
 from archon_mcp.errors import EmbeddingError
 from archon_mcp.repositories import embeddings as queue
 from archon_mcp.repositories import search as repo
-from archon_mcp.repositories.search import Candidate, SearchFilters, TableStats
+from archon_mcp.repositories.search import Candidate, Extras, SearchFilters, TableStats
 from archon_mcp.schemas import (
     EventHit,
     EventSearchResults,
@@ -60,8 +60,8 @@ STATS_TTL_SECONDS = 30.0
 class Hit:
     """One candidate row with everything that orders it."""
 
-    row: Any
-    agent: str
+    row: Any  # a light row (repositories/search.py: EVENT_KEYS, SESSION_KEYS)
+    agent: str = ""
     cosine: float | None = None
     bm25: float = 0.0
     all_terms: bool = False
@@ -82,7 +82,7 @@ def _fuse(lists: Iterable[tuple[MatchSource, list[Candidate]]]) -> dict[Any, Hit
     fused: dict[Any, Hit] = {}
     for source, candidates in lists:
         for candidate in candidates:
-            entry = fused.setdefault(candidate.row.id, Hit(row=candidate.row, agent=candidate.agent))
+            entry = fused.setdefault(candidate.row.id, Hit(row=candidate.row))
             entry.absorb(candidate, source)
     return fused
 
@@ -127,15 +127,7 @@ def _summary(pool: EventPool | SessionPool) -> dict[str, Any]:
     }
 
 
-async def _no_sessions() -> dict[Any, Hit]:
-    return {}
-
-
 async def _no_scores() -> dict[Any, float]:
-    return {}
-
-
-async def _no_neighbours() -> dict[Any, tuple[Any, Any]]:
     return {}
 
 
@@ -259,24 +251,11 @@ class SearchService:
         async with self._db.connect() as conn:
             return await lookup(conn, *args)
 
-    async def _with_cosines(
-        self, table: Literal["events", "sessions"], candidates: list[Candidate], vector, semantic: list[Candidate]
-    ) -> list[Candidate]:
-        """Keyword candidates with their cosine to the query (those the vector search returned get it
-        there: fusion keeps the larger), so every result reports a similarity."""
-        known = {c.row.id for c in semantic}
-        ids = [c.row.id for c in candidates if c.row.id not in known]
-        if not ids or vector is None:
-            return candidates
-        lookup = repo.event_cosines if table == "events" else repo.session_cosines
-        found = await self._on_own_connection(lookup, ids, vector, self._embedder.model)
-        return [dataclasses.replace(c, cosine=found.get(c.row.id)) if c.row.id in found else c for c in candidates]
-
     async def _pending(self, table: Literal["events", "sessions"]) -> int:
         return (await self._on_own_connection(queue.pending_counts))[table]
 
     async def _semantic(
-        self, table: Literal["events", "sessions"], vector: list[float] | None, pool: int, filters
+        self, table: Literal["events", "sessions"], vector: list[float] | None, pool: int, filters, extras: Extras
     ) -> list:
         """Nearest rows by vector, with the HNSW search widened to the pool and the table's size (a
         transaction: SET LOCAL)."""
@@ -286,7 +265,49 @@ class SearchService:
         async with self._db.begin() as conn:
             stats = await self._table_stats(conn, table)
             await repo.tune_hnsw(conn, pool, stats.rows)
-            return await search(conn, vector, model_name=self._embedder.model, limit=pool, filters=filters)
+            return await search(
+                conn, vector, model_name=self._embedder.model, limit=pool, filters=filters, extras=extras
+            )
+
+    async def _lexemes(self, text: str, tables: tuple[str, ...]) -> tuple[list[str], dict[str, dict[str, float]]]:
+        """The query's lexemes and their document frequencies in each table, in one statement."""
+        async with self._db.connect() as conn:
+            stats = {table: await self._table_stats(conn, table) for table in tables}
+            return await repo.lexemes_and_frequencies(conn, text, stats)
+
+    async def _keyword(
+        self, table: Literal["events", "sessions"], lexemes: list[str], df: dict[str, float], pool: int, filters, extras
+    ) -> list[Candidate]:
+        """BM25 candidates (light rows, with `extras`), on a connection of its own."""
+        if not lexemes:
+            return []
+        async with self._db.connect() as conn:
+            stats = await self._table_stats(conn, table)
+            return await repo.keyword_search(
+                conn, table, lexemes, df, stats, limit=pool, filters=filters, extras=extras
+            )
+
+    async def _with_cosines(
+        self, table: Literal["events", "sessions"], candidates: list[Candidate], extras: Extras, known: set[Any]
+    ) -> tuple[list[Candidate], dict[Any, float | None]]:
+        """Keyword candidates with their cosine to the query (`extras.vector`), except those the
+        vector search returned (fusion takes theirs from there), and for events that want them their
+        sessions' cosines: (candidates, session id -> cosine)."""
+        ids = [c.row.id for c in candidates if c.row.id not in known]
+        if not ids or extras.vector is None:
+            return candidates, {}
+        found = await self._on_own_connection(repo.cosines, table, ids, extras)
+        updated = [dataclasses.replace(c, cosine=found[c.row.id][0]) if c.row.id in found else c for c in candidates]
+        if not extras.session_cosine:
+            return updated, {}
+        return updated, {c.row.session_id: found[c.row.id][1] for c in candidates if c.row.id in found}
+
+    @staticmethod
+    async def _cancel(tasks: Iterable[asyncio.Task[Any] | None]) -> None:
+        started = [task for task in tasks if task is not None and not task.done()]
+        for task in started:
+            task.cancel()
+        await asyncio.gather(*started, return_exceptions=True)
 
     # --- events --------------------------------------------------------------------------------
     async def search_events(
@@ -316,15 +337,18 @@ class SearchService:
             until=until,
             mode=mode,
         )
+        ranked = self.rank_events(pool)
+        rows = await self._on_own_connection(repo.events_by_id, [e.row.id for e in ranked])
         hits = [
             EventHit(
-                **event_fields(e.row),
-                agent=e.agent,
+                **event_fields(row),
+                agent=row.agent,
                 similarity=self._similarity(e.cosine),
                 score=round(e.score, 4),
                 matched_by=e.matched_by,
             )
-            for e in self.rank_events(pool)
+            for e in ranked
+            if (row := rows.get(e.row.id)) is not None  # deleted since it was a candidate
         ]
         return EventSearchResults(results=hits, **_summary(pool))
 
@@ -354,14 +378,15 @@ class SearchService:
         )
         text, lim, thr = query.strip(), limit, threshold
         pool = self._pool(lim)
-        # Each candidate event draws on its own session's match (not a search over sessions).
+        # Each candidate event draws on its own session's match (not a search over sessions) and on
+        # its neighbours in the session.
         evidence = mode == "hybrid" and filters.session_id is None
+        extras = Extras(neighbours=mode == "hybrid", session_cosine=evidence)
+        tables = ("events", "sessions") if evidence else ("events",)
 
-        async def keyword() -> tuple[list[str], list[Candidate]]:
-            async with self._db.connect() as conn:
-                lexemes = await repo.query_lexemes(conn, text)
-                stats = await self._table_stats(conn, "events")
-                return lexemes, await repo.keyword_search(conn, "events", lexemes, stats, limit=pool, filters=filters)
+        async def keyword() -> tuple[list[str], dict[str, dict[str, float]], list[Candidate]]:
+            lexemes, df = await self._lexemes(text, tables)
+            return lexemes, df, await self._keyword("events", lexemes, df["events"], pool, filters, extras)
 
         # BM25 runs on its own connection while the query is embedded and the vector search runs;
         # so does the count of rows still waiting for a vector, once the search has waited for them.
@@ -370,16 +395,15 @@ class SearchService:
         try:
             vector, notice = await self._query_vector(text, mode)
             backlog = asyncio.create_task(self._pending("events"))
-            semantic = await self._semantic("events", vector, pool, filters)
-            lexemes, keyword_events = await found if found is not None else ([], [])
-            # What fusion needs besides the two lists, looked up side by side on their own connections:
-            # the keyword-only rows' cosines, the candidates' sessions' matches, the embedding backlog.
+            with_vector = dataclasses.replace(extras, vector=vector, model_name=self._embedder.model)
+            semantic = await self._semantic("events", vector, pool, filters, extras)
+            lexemes, df, keyword_events = await found if found is not None else ([], {}, [])
+            # What fusion needs besides the two lists, side by side on their own connections: the
+            # keyword-only rows' cosines (and their sessions'), the sessions' BM25, the backlog.
             session_ids = {c.row.session_id for c in [*semantic, *keyword_events]}
-            event_ids = list({c.row.id for c in [*semantic, *keyword_events]})
-            keyword_events, sessions, neighbours, pending = await asyncio.gather(
-                self._with_cosines("events", keyword_events, vector, semantic),
-                self._session_matches(session_ids, vector, lexemes) if evidence else _no_sessions(),
-                self._on_own_connection(repo.event_neighbours, event_ids) if mode == "hybrid" else _no_neighbours(),
+            (keyword_events, session_cosines), session_scores, pending = await asyncio.gather(
+                self._with_cosines("events", keyword_events, with_vector, {c.row.id for c in semantic}),
+                self._session_scores(session_ids, lexemes, df.get("sessions", {})) if evidence else _no_scores(),
                 backlog,
             )
             lists: list[tuple[MatchSource, list[Candidate]]] = []
@@ -389,33 +413,30 @@ class SearchService:
                 lists.append(("keyword", keyword_events))
             events = _fuse(lists)
         except BaseException:
-            started = [task for task in (found, backlog) if task is not None and not task.done()]
-            for task in started:
-                task.cancel()
-            await asyncio.gather(*started, return_exceptions=True)
+            await self._cancel((found, backlog))
             raise
+        sessions: dict[Any, Hit] = {}
+        if evidence:
+            if vector is not None:
+                session_cosines.update((c.row.session_id, c.row.session_cosine) for c in semantic)
+            sessions = {
+                sid: Hit(row=None, cosine=session_cosines.get(sid), bm25=session_scores.get(sid, 0.0))
+                for sid in session_ids
+            }
+        neighbours: dict[Any, tuple[Any, Any]] = {}
+        if extras.neighbours:
+            neighbours = {c.row.id: (c.row.previous, c.row.next) for c in [*semantic, *keyword_events]}
         window = self._window(text, filters.since, filters.until) if mode == "hybrid" else None
         return EventPool(mode, thr, lim, window, events, sessions, pending, notice, text, neighbours)
 
-    async def _session_matches(
-        self, session_ids: set[Any], vector: list[float] | None, lexemes: list[str]
-    ) -> dict[Any, Hit]:
-        """How well each of these sessions (their summary and metadata) matches the query: the
-        evidence their events draw on. Looked up by id, for exactly the candidates' sessions."""
-        ids = list(session_ids)
-
-        async def keyword_scores() -> dict[Any, float]:
-            async with self._db.connect() as conn:
-                stats = await self._table_stats(conn, "sessions")
-                return await repo.keyword_scores(conn, "sessions", lexemes, stats, ids)
-
-        cosines, scores = await asyncio.gather(
-            self._on_own_connection(repo.session_cosines, ids, vector, self._embedder.model)
-            if vector is not None and ids
-            else _no_scores(),
-            keyword_scores() if lexemes and ids else _no_scores(),
-        )
-        return {sid: Hit(row=None, agent="", cosine=cosines.get(sid), bm25=scores.get(sid, 0.0)) for sid in ids}
+    async def _session_scores(self, ids: set[Any], lexemes: list[str], df: dict[str, float]) -> dict[Any, float]:
+        """The BM25 of these sessions (their summary and metadata): the evidence their events draw
+        on, for exactly the candidates' sessions."""
+        if not lexemes or not ids:
+            return {}
+        async with self._db.connect() as conn:
+            stats = await self._table_stats(conn, "sessions")
+            return await repo.keyword_scores(conn, "sessions", lexemes, df, stats, list(ids))
 
     def rank_events(self, pool: EventPool, weights: ranking.Weights | None = None) -> list[Hit]:
         weights = weights or self.weights
@@ -463,14 +484,17 @@ class SearchService:
             active_only=active_only,
             mode=mode,
         )
+        ranked = self.rank_sessions(pool)
+        rows = await self._on_own_connection(repo.sessions_by_id, [s.row.id for s in ranked])
         hits = [
             SessionHit(
-                **session_fields(e.row),
-                similarity=self._similarity(e.cosine),
-                score=round(e.score, 4),
-                matched_by=e.matched_by,
+                **session_fields(row),
+                similarity=self._similarity(s.cosine),
+                score=round(s.score, 4),
+                matched_by=s.matched_by,
             )
-            for e in self.rank_sessions(pool)
+            for s in ranked
+            if (row := rows.get(s.row.id)) is not None  # deleted since it was a candidate
         ]
         return SessionSearchResults(results=hits, **_summary(pool))
 
@@ -498,58 +522,50 @@ class SearchService:
             agent=filters.agent, project_id=filters.project_id, active_only=filters.active_only
         )
 
-        async def keyword(table: str, table_filters: SearchFilters) -> list[Candidate]:
-            async with self._db.connect() as conn:
-                lexemes = await repo.query_lexemes(conn, text)
-                stats = await self._table_stats(conn, table)
-                return await repo.keyword_search(conn, table, lexemes, stats, limit=pool, filters=table_filters)
+        async def keyword() -> tuple[list[Candidate], list[Candidate]]:
+            lexemes, df = await self._lexemes(text, ("sessions", "events"))
+            return await asyncio.gather(
+                self._keyword("sessions", lexemes, df["sessions"], pool, filters, Extras()),
+                self._keyword("events", lexemes, df["events"], pool, event_filters, Extras()),
+            )
 
         # BM25 over sessions and over events, each on its own connection, while the query is
         # embedded and the vector searches run.
-        found = (
-            [asyncio.create_task(keyword("sessions", filters)), asyncio.create_task(keyword("events", event_filters))]
-            if mode != "semantic"
-            else []
-        )
+        found = asyncio.create_task(keyword()) if mode != "semantic" else None
         backlog: asyncio.Task[int] | None = None
         try:
             vector, notice = await self._query_vector(text, mode)
             backlog = asyncio.create_task(self._pending("sessions"))  # after the wait for them
             semantic, semantic_events = await asyncio.gather(
-                self._semantic("sessions", vector, pool, filters),
-                self._semantic("events", vector, pool, event_filters),
+                self._semantic("sessions", vector, pool, filters, Extras()),
+                self._semantic("events", vector, pool, event_filters, Extras()),
             )
-            keyword_sessions, keyword_events = await asyncio.gather(*found) if found else ([], [])
-            # Sessions found only through their events (their rows and own similarity) are looked up
+            keyword_sessions, keyword_events = await found if found is not None else ([], [])
+            # Sessions found only through their events (their time and own similarity) are looked up
             # beside the keyword-only rows' cosines: both depend on the candidate lists alone.
+            extras = Extras(vector=vector, model_name=model)
             known = {c.row.id for c in [*semantic, *keyword_sessions]}
             missing = list({c.row.session_id for c in [*semantic_events, *keyword_events]} - known)
-            keyword_sessions, keyword_events, pending, rows, own = await asyncio.gather(
-                self._with_cosines("sessions", keyword_sessions, vector, semantic),
-                self._with_cosines("events", keyword_events, vector, semantic_events),
+            (keyword_sessions, _), (keyword_events, _), pending, through_events = await asyncio.gather(
+                self._with_cosines("sessions", keyword_sessions, extras, {c.row.id for c in semantic}),
+                self._with_cosines("events", keyword_events, extras, {c.row.id for c in semantic_events}),
                 backlog,
-                self._on_own_connection(repo.sessions_by_id, missing, filters),
-                self._on_own_connection(repo.session_cosines, missing, vector, model)
-                if vector is not None and missing
-                else _no_scores(),
+                self._on_own_connection(repo.session_candidates, missing, filters, extras),
             )
             lists: list[tuple[MatchSource, list[Candidate]]] = []
             event_lists: list[tuple[MatchSource, list[Candidate]]] = []
             if vector is not None:
                 lists.append(("semantic", semantic))
                 event_lists.append(("semantic", semantic_events))
-            if found:
+            if found is not None:
                 lists.append(("keyword", keyword_sessions))
                 event_lists.append(("keyword", keyword_events))
             sessions = _fuse(lists)
             events = _fuse(event_lists)
-            for sid, row in rows.items():
-                sessions[sid] = Hit(row=row, agent=row.agent, cosine=own.get(sid))
+            for candidate in through_events:
+                sessions[candidate.row.id] = Hit(row=candidate.row, cosine=candidate.cosine)
         except BaseException:
-            started = [task for task in (*found, backlog) if task is not None and not task.done()]
-            for task in started:
-                task.cancel()
-            await asyncio.gather(*started, return_exceptions=True)
+            await self._cancel((found, backlog))
             raise
         window = self._window(text, filters.since, filters.until) if mode == "hybrid" else None
         return SessionPool(mode, thr, lim, window, sessions, events, pending, notice, text)
