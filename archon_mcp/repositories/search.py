@@ -26,6 +26,7 @@ from sqlalchemy import (
     text,
     true,
     tuple_,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
@@ -362,8 +363,25 @@ def plan_candidates(df: dict[str, float], budget: int = CANDIDATE_BUDGET) -> tup
     return rare, None, 0
 
 
-def _tsquery(lexemes: list[str], op: str) -> Any:
-    return func.to_tsquery("simple", f" {op} ".join(lexemes))
+def fill_tiers(rare: list[str], following: str, lexemes: list[str]) -> list[str]:
+    """The tsqueries (of `to_tsquery('simple', ...)`) that fill the rest of the candidate budget
+    from the rows of `following`, the rarest lexeme whose rows no longer fit: first the rows that
+    hold every common lexeme of the query, then those that hold `following` and another, then the
+    other rows of `following`. No tier repeats a row of an earlier one or of the rare lexemes' rows."""
+    common = [lexeme for lexeme in lexemes if lexeme not in rare]
+    others = [lexeme for lexeme in common if lexeme != following]
+    wanted = []
+    if others:
+        wanted.append(" & ".join(common))
+    if len(others) > 1:
+        wanted.append(f"{following} & ({' | '.join(others)})")
+    wanted.append(following)
+    taken = [" | ".join(rare)] if rare else []
+    tiers = []
+    for tier in wanted:
+        tiers.append(f"({tier})" + "".join(f" & !({earlier})" for earlier in taken))
+        taken.append(tier)
+    return tiers
 
 
 async def _bm25(
@@ -393,14 +411,17 @@ async def _bm25(
     rare, following, following_limit = plan
     parts: list[Any] = []
     if rare:
-        taken = _tsquery(rare, "|")
-        parts.append(base().where(tsv.op("@@")(taken)))
-    else:  # even the rarest term is common: rows with every term first
-        taken = _tsquery(lexemes, "&")
-        parts.append(base().where(tsv.op("@@")(taken)).limit(CANDIDATE_BUDGET))
+        parts.append(base().where(tsv.op("@@")(func.to_tsquery("simple", " | ".join(rare)))))
     if following is not None and following_limit > 0:
-        rest = base().where(tsv.op("@@")(_tsquery([following], "|")), ~tsv.op("@@")(taken))
-        parts.append(rest.limit(following_limit))
+        # The rest of the budget, from the rows of the next rarest lexeme that hold the most of the
+        # query's common lexemes: each tier in turn, until the budget is spent.
+        tiers = [func.to_tsquery("simple", tier) for tier in fill_tiers(rare, following, lexemes)]
+        fill = union_all(*(base().where(tsv.op("@@")(tier)) for tier in tiers)) if len(tiers) > 1 else None
+        parts.append(
+            select(fill.subquery("fill")).limit(following_limit)
+            if fill is not None
+            else base().where(tsv.op("@@")(tiers[0])).limit(following_limit)
+        )
     # A CTE: both halves of the scoring read it, and it must be fetched once.
     candidates = (parts[0].union_all(*parts[1:]) if len(parts) > 1 else parts[0]).cte("candidates")
 

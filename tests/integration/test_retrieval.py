@@ -48,6 +48,21 @@ async def test_a_rare_term_is_found_among_more_common_rows_than_are_ranked(clien
     assert _texts(found)[0] == "deploy error TASK-1482 in the staging cluster", _texts(found)[:3]
 
 
+async def test_the_rows_holding_most_common_query_words_are_ranked_when_they_do_not_all_fit(client) -> None:
+    """Of the 1,000 rows ranked per query, 'pottery's 900 rows take 900: only 100 of the 1,100 rows
+    of 'rollback' can be. The one row that also holds 'deploy' (in 1,100 rows too) is among them
+    (the rest of the budget goes first to the rows that hold more of the query's words), and it
+    ranks first. (Which 100 an unordered scan would give is up to PostgreSQL.)"""
+    sid = await _session(client)
+    rows = [f"signed up for pottery class {i}" for i in range(900)]
+    rows += [f"rollback planned {i}" for i in range(1100)] + [f"deploy finished for build {i}" for i in range(1100)]
+    for start in range(0, len(rows), 400):
+        await _events(client, sid, rows[start : start + 400])
+    await _events(client, sid, ["plan a hike soon", "deploy then rollback of the billing service", "plan a hike"])
+    found = await call(client, "archon_search_events", query="deploy rollback pottery", mode="keyword", limit=3)
+    assert _texts(found)[0] == "deploy then rollback of the billing service", _texts(found)
+
+
 async def test_an_event_is_found_through_the_event_before_it(client) -> None:
     """An answer carries its question: 'Yes, last Saturday' is found by 'pottery workshop', after the
     question itself, and comes back exactly as it was stored."""

@@ -5,7 +5,7 @@ import uuid
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-from archon_mcp.repositories.search import idf, plan_candidates
+from archon_mcp.repositories.search import fill_tiers, idf, plan_candidates
 from archon_mcp.services._ranking import Weights, match, rrf_match, with_evidence, with_neighbours
 from archon_mcp.services.search import EventPool, Hit, SearchService
 
@@ -89,3 +89,18 @@ def test_an_isolated_strong_match_outranks_a_pair_of_weaker_neighbours() -> None
     assert [h.row.id for h in ranked] == ["alone", "a", "b"], [(h.row.id, h.score) for h in ranked]
     assert math.isclose(ranked[0].score, 0.9) and math.isclose(ranked[1].score, 0.8)
     assert math.isclose(ranked[2].score, 0.65)  # (0.5 + 0.8) / 2
+
+
+def test_the_rest_of_the_budget_goes_first_to_rows_with_the_most_query_terms() -> None:
+    """When the next rarest lexeme's rows no longer fit, its rows that also hold the query's other
+    common lexemes come first, and no tier repeats a row of an earlier one."""
+    assert fill_tiers(["pottery"], "deploy", ["deploy", "rollback", "pottery", "error"]) == [
+        "(deploy & rollback & error) & !(pottery)",
+        "(deploy & (rollback | error)) & !(pottery) & !(deploy & rollback & error)",
+        "(deploy) & !(pottery) & !(deploy & rollback & error) & !(deploy & (rollback | error))",
+    ]
+    assert fill_tiers([], "deploy", ["deploy", "rollback"]) == [
+        "(deploy & rollback)",
+        "(deploy) & !(deploy & rollback)",
+    ]
+    assert fill_tiers(["x"], "deploy", ["x", "deploy"]) == ["(deploy) & !(x)"]
