@@ -82,6 +82,13 @@ class Settings(BaseSettings):
         description="Where the embedded PostgreSQL keeps its files.",
     )
     database_name: str = Field(default="archon", description="Database created in the embedded server.")
+    embedded_shared_buffers_mb: int | None = Field(
+        default=None,
+        ge=16,
+        le=1_048_576,
+        description="shared_buffers of the embedded PostgreSQL, in MB. Unset: an eighth of the machine's "
+        "memory, between 128 and 1024 (taken only as data is read). Applies when the server next starts.",
+    )
     db_pool_size: int = Field(default=5, ge=1, le=100)
     db_connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for a connection.")
     db_statement_timeout_ms: int = Field(default=30_000, ge=0, description="Per-statement timeout; 0 = none.")

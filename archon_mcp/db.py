@@ -59,7 +59,7 @@ def _start_embedded(settings: Settings) -> str:
     from archon_mcp import embedded
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return embedded.start(settings.data_dir / "pgdata")
+    return embedded.start(settings.data_dir / "pgdata", shared_buffers_mb=settings.embedded_shared_buffers_mb)
 
 
 async def _ensure_database(admin_url: str, name: str) -> None:

