@@ -7,6 +7,7 @@ recall@10 + sessions recall@5.
 
     .venv/bin/python bench/locomo.py --data locomo10.json --split dev --setting one-store --data-dir /tmp/dev
     .venv/bin/python bench/locomo_tune.py --data locomo10.json --data-dir /tmp/dev
+    .venv/bin/python bench/locomo_tune.py --data locomo10.json --data-dir /tmp/dev --grid far  # bonus x far neighbours
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def main() -> None:
     parser.add_argument("--database", default="locomo_all", help="comma-separated: stores pooled")
     parser.add_argument("--limit-questions", type=int, default=None)
     parser.add_argument("--bm25", help="k1,b,context_weight to collect with instead of the defaults")
-    parser.add_argument("--grid", choices=("full", "small", "mid", "rrf", "neighbour"), default="full")
+    parser.add_argument("--grid", choices=("full", "small", "mid", "rrf", "neighbour", "far"), default="full")
     parser.add_argument("--json", type=Path, help="write every setting's numbers here")
     args = parser.parse_args()
     from archon_mcp.repositories import search as repo
@@ -105,14 +106,30 @@ def main() -> None:
     elif args.grid == "neighbour":  # the neighbours' share, around the chosen weights
         d = DEFAULT_WEIGHTS
         grid = [(d.keyword, d.session, d.events, 0.0, n) for n in (0.0, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0)]
+    elif args.grid == "far":  # the all-terms bonus and the far neighbours' share, the rest as chosen
+        d = DEFAULT_WEIGHTS
+        grid = [
+            (d.keyword, d.session, d.events, 0.0, d.neighbour, bonus, far)
+            for bonus in (0.0, 0.05, 0.1, 0.2)
+            for far in (0.0, 0.6, 0.8, 0.9, 1.0)
+        ]
     else:
         d = DEFAULT_WEIGHTS
         grid = {(d.keyword, d.session, d.events), (0.0, d.session, d.events), (1.0, d.session, d.events),
                 (d.keyword, 0.0, d.events), (d.keyword, d.session, 0.0)}  # fmt: skip
     results = []
     for keyword, session, events, *more in grid:
-        rrf, neighbour = [*more, *(0.0, DEFAULT_WEIGHTS.neighbour)[len(more) :]]
-        weights = Weights(keyword=keyword, session=session, events=events, rrf_k=rrf, neighbour=neighbour)
+        d = DEFAULT_WEIGHTS
+        rrf, neighbour, bonus, far = [*more, *(0.0, d.neighbour, d.all_terms, d.far_neighbour)[len(more) :]]
+        weights = Weights(
+            keyword=keyword,
+            session=session,
+            events=events,
+            rrf_k=rrf,
+            neighbour=neighbour,
+            all_terms=bonus,
+            far_neighbour=far,
+        )
         results.append((weights, evaluate(service, owners, pools, dia_ids, weights)))
     results.sort(key=lambda r: r[1]["events@10"] + r[1]["sessions@5"], reverse=True)
     for weights, m in results[:15]:

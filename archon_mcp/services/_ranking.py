@@ -13,30 +13,43 @@ session's on its best events:
     session score = (match + EVENTS_WEIGHT * best event match) / (1 + EVENTS_WEIGHT)
 
 and a row whose time falls in a window the query names ("last week", "in March") gets TIME_BONUS
-more before the division. Last, an event draws on the better of its two neighbours in
-the session (the events just before and after it, when they are candidates too), since the answer
-to a question often sits next to the words that match it. A neighbour only lifts: an event whose
-neighbours score less than it keeps its own score, so a strong match with no match beside it (an
-error logged between unrelated events) is not pushed down, and a lifted event never passes the
-neighbour that lifted it:
+more before the division; in hybrid mode an event that holds every query term gets ALL_TERMS_BONUS
+more (the divisor grows by it too, so scores stay on 0..1): BM25 divided by the query's best score
+cannot tell a row that has all the words from one that has the rarest word only.
 
-    final event score = max(score, (score + NEIGHBOUR_WEIGHT * best neighbour score) / (1 + NEIGHBOUR_WEIGHT))
+Last, an event draws on its neighbours in the session, since the answer to a question often sits
+next to (or one turn beyond) the words that match it: the events just before and after it, when
+they are candidates too, and through each of those the next event further out, counted at
+FAR_NEIGHBOUR x its score. A neighbour only lifts: an event whose neighbours score less than it
+keeps its own score, so a strong match with no match beside it (an error logged between unrelated
+events) is not pushed down, and a lifted event never passes the neighbour that lifted it:
+
+    around            = neighbours' scores + FAR_NEIGHBOUR x the scores of their other neighbours
+    final event score = max(score, (score + NEIGHBOUR_WEIGHT * best(around)) / (1 + NEIGHBOUR_WEIGHT))
 
 The weights were chosen on the LoCoMo development split
 (bench/locomo_tune.py, docs/SEARCH.md): a weighted sum of max-normalised scores against reciprocal
-rank fusion, which ignores how far ahead the best match is.
+rank fusion, which ignores how far ahead the best match is. ALL_TERMS_BONUS and FAR_NEIGHBOUR
+(2026-12-01, late evening) by re-ranking the same candidate pools of the development split (both
+settings) and of bench/eval's event queries (events recall@10, one store / one conversation per
+store / bench/eval): the far neighbours at 0.9 +0.004 / +0.003 / +0.000, the bonus +0.000 / +0.000
+/ +0.011 (bench/eval MRR +0.027), both +0.004 / +0.004 / +0.011. FAR_NEIGHBOUR 0.85-0.95 with a
+bonus of 0.05-0.2 score alike; at 0.8 the gain is +0.003 / +0.001, so it is a narrow one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 KEYWORD_WEIGHT = 0.6
 SESSION_WEIGHT = 0.5
 EVENTS_WEIGHT = 1.0
 TIME_BONUS = 0.3
 NEIGHBOUR_WEIGHT = 1.0
+ALL_TERMS_BONUS = 0.1
+FAR_NEIGHBOUR = 0.9
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,8 @@ class Weights:
     events: float = EVENTS_WEIGHT
     time: float = TIME_BONUS
     neighbour: float = NEIGHBOUR_WEIGHT
+    all_terms: float = ALL_TERMS_BONUS  # events, hybrid mode
+    far_neighbour: float = FAR_NEIGHBOUR
     rrf_k: float = 0.0  # > 0: reciprocal rank fusion with this k instead of the weighted sum
 
 
@@ -62,11 +77,19 @@ def match(similarity: float, bm25: float, best_bm25: float, weights: Weights = D
     return (1.0 - weights.keyword) * similarity + weights.keyword * keyword
 
 
-def with_evidence(own: float, evidence: float, weight: float, in_window: bool, time_bonus: float) -> float:
+def with_evidence(
+    own: float,
+    evidence: float,
+    weight: float,
+    in_window: bool,
+    time_bonus: float,
+    all_terms: bool = False,
+    all_terms_bonus: float = 0.0,
+) -> float:
     """A row's score, 0..1: its own match, plus `weight` x the evidence of its session (for an
-    event) or of its best events (for a session), plus the time bonus."""
-    total = own + weight * evidence + (time_bonus if in_window else 0.0)
-    return total / (1.0 + weight + time_bonus)
+    event) or of its best events (for a session), plus the time bonus, plus the all-terms bonus."""
+    total = own + weight * evidence + (time_bonus if in_window else 0.0) + (all_terms_bonus if all_terms else 0.0)
+    return total / (1.0 + weight + time_bonus + all_terms_bonus)
 
 
 def rrf_match(similarity_rank: int | None, keyword_rank: int | None, weights: Weights) -> float:
@@ -79,6 +102,24 @@ def rrf_match(similarity_rank: int | None, keyword_rank: int | None, weights: We
     if keyword_rank is not None:
         total += weights.keyword / (k + 1 + keyword_rank)
     return total * (k + 1)
+
+
+def neighbour_scores(
+    event: Any, scores: Mapping[Any, float], neighbours: Mapping[Any, tuple[Any, Any]], far: float
+) -> list[float]:
+    """What an event's neighbour evidence draws on: the scores of its neighbours (the events just
+    before and after it) that are results too, and through each of them the score of the next
+    event further out, times `far` (0: none). `neighbours` maps an event to (previous, next)."""
+    out: list[float] = []
+    for near in neighbours.get(event, ()):
+        if near is None or near not in scores:
+            continue
+        out.append(scores[near])
+        if far > 0:
+            out.extend(
+                far * scores[beyond] for beyond in neighbours.get(near, ()) if beyond != event and beyond in scores
+            )
+    return out
 
 
 def with_neighbours(score: float, neighbour_scores: Iterable[float], weight: float) -> float:

@@ -443,18 +443,20 @@ class SearchService:
         self._match_all(pool.events, pool.mode, weights)
         self._match_all(pool.sessions, pool.mode, weights)
         time_bonus = weights.time if pool.window is not None else 0.0
+        all_terms_bonus = weights.all_terms if pool.mode == "hybrid" else 0.0
         kept = [e for e in pool.events.values() if self._keep(e, pool.mode, pool.threshold)]
         for e in kept:
             session = pool.sessions.get(e.row.session_id)
             evidence = session.match if session is not None else 0.0
             weight = weights.session if pool.sessions else 0.0
+            in_window = _in_window(e.row.timestamp, pool.window)
             e.score = ranking.with_evidence(
-                e.match, evidence, weight, _in_window(e.row.timestamp, pool.window), time_bonus
+                e.match, evidence, weight, in_window, time_bonus, e.all_terms, all_terms_bonus
             )
         if pool.neighbours and weights.neighbour > 0:
             scores = {e.row.id: e.score for e in kept}
             for e in kept:
-                around = (scores[n] for n in pool.neighbours.get(e.row.id, ()) if n in scores)
+                around = ranking.neighbour_scores(e.row.id, scores, pool.neighbours, weights.far_neighbour)
                 e.score = ranking.with_neighbours(scores[e.row.id], around, weights.neighbour)
         return self._top(kept, pool.limit)
 

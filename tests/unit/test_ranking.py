@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 from archon_mcp.repositories.search import fill_tiers, idf, plan_candidates
-from archon_mcp.services._ranking import Weights, match, rrf_match, with_evidence, with_neighbours
+from archon_mcp.services._ranking import (
+    Weights,
+    match,
+    neighbour_scores,
+    rrf_match,
+    with_evidence,
+    with_neighbours,
+)
 from archon_mcp.services.search import EventPool, Hit, SearchService
 
 
@@ -47,6 +54,15 @@ def test_evidence_and_time_lift_a_row_but_keep_scores_within_0_and_1() -> None:
     assert with_evidence(1.0, 1.0, 0.5, True, 0.3) == 1.0
 
 
+def test_holding_every_query_term_lifts_an_event_and_scores_stay_within_0_and_1() -> None:
+    some = with_evidence(0.7, 0.5, 0.5, False, 0.0, all_terms=False, all_terms_bonus=0.1)
+    every = with_evidence(0.7, 0.5, 0.5, False, 0.0, all_terms=True, all_terms_bonus=0.1)
+    assert some < every < 1.0
+    assert math.isclose(every - some, 0.1 / 1.6)
+    assert with_evidence(1.0, 1.0, 0.5, True, 0.3, all_terms=True, all_terms_bonus=0.1) == 1.0
+    assert with_evidence(0.7, 0.5, 0.5, False, 0.0, all_terms=True) == with_evidence(0.7, 0.5, 0.5, False, 0.0)
+
+
 def test_reciprocal_rank_fusion_scores_first_in_both_as_one() -> None:
     w = Weights(keyword=0.5, rrf_k=10)
     assert math.isclose(rrf_match(0, 0, w), 1.0)
@@ -70,6 +86,22 @@ def test_a_neighbour_never_lowers_an_event_nor_lifts_it_past_itself() -> None:
         assert 0.3 < with_neighbours(0.3, [0.9], weight) < 0.9
 
 
+def test_neighbour_scores_reach_one_event_further_through_a_neighbour_that_is_a_result() -> None:
+    """a-b-c-d-e in a session: c draws on b and d, and through them on a and e at `far` x theirs;
+    an event is never its own far neighbour, and a neighbour that is not a result (below the
+    threshold, not a candidate) is not a path."""
+    neighbours = {"a": (None, "b"), "b": ("a", "c"), "c": ("b", "d"), "d": ("c", "e"), "e": ("d", None)}
+    scores = {"a": 0.9, "b": 0.2, "c": 0.3, "d": 0.4, "e": 0.1}
+    assert sorted(neighbour_scores("c", scores, neighbours, 0.5)) == sorted([0.2, 0.4, 0.45, 0.05])
+    assert sorted(neighbour_scores("c", scores, neighbours, 0.0)) == [0.2, 0.4]  # far 0: next ones only
+    assert neighbour_scores("a", scores, neighbours, 1.0) == [0.2, 0.3]  # not a itself through b
+    without_b = {k: v for k, v in scores.items() if k != "b"}
+    assert neighbour_scores("c", without_b, neighbours, 1.0) == [0.4, 0.1]  # a is out of reach
+    assert neighbour_scores("x", scores, neighbours, 1.0) == []
+    # the lift never passes the event it came from, near or far
+    assert 0.3 < with_neighbours(0.3, neighbour_scores("c", scores, neighbours, 0.9), 1.0) < 0.81
+
+
 def test_an_isolated_strong_match_outranks_a_pair_of_weaker_neighbours() -> None:
     """Service-level ordering over a hand-made pool (no database): 'alone' matches best but has no
     candidate neighbour; 'a' and 'b' are neighbours that match less. The pair is lifted towards
@@ -85,7 +117,7 @@ def test_an_isolated_strong_match_outranks_a_pair_of_weaker_neighbours() -> None
 
     events = {"alone": hit("alone", 0.9), "a": hit("a", 0.8), "b": hit("b", 0.5)}
     pool = EventPool("hybrid", 0.0, 10, None, events, {}, neighbours={"a": (None, "b"), "b": ("a", None)})
-    ranked = service.rank_events(pool, Weights(keyword=0.0))
+    ranked = service.rank_events(pool, Weights(keyword=0.0, all_terms=0.0))
     assert [h.row.id for h in ranked] == ["alone", "a", "b"], [(h.row.id, h.score) for h in ranked]
     assert math.isclose(ranked[0].score, 0.9) and math.isclose(ranked[1].score, 0.8)
     assert math.isclose(ranked[2].score, 0.65)  # (0.5 + 0.8) / 2
@@ -104,3 +136,39 @@ def test_the_rest_of_the_budget_goes_first_to_rows_with_the_most_query_terms() -
         "(deploy) & !(deploy & rollback)",
     ]
     assert fill_tiers(["x"], "deploy", ["x", "deploy"]) == ["(deploy) & !(x)"]
+
+
+def test_the_all_terms_bonus_and_far_neighbours_in_the_ranking_of_events() -> None:
+    """Service-level (no database): 'every' holds all query terms and passes 'most', which matches a
+    little better but lacks a term; 'answer' sits two events after 'match' (with 'filler' between,
+    a result too) and is lifted by it through 'filler'. In keyword mode there is no bonus."""
+    service = SearchService.__new__(SearchService)
+    service._embedder = SimpleNamespace(model="no-calibration")
+    session = uuid.uuid4()
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def hit(name: str, cosine: float, all_terms: bool = False) -> Hit:
+        return Hit(row=SimpleNamespace(id=name, session_id=session, timestamp=now), agent="a", cosine=cosine,
+                   all_terms=all_terms)  # fmt: skip
+
+    events = {
+        "most": hit("most", 0.62),
+        "every": hit("every", 0.6, all_terms=True),
+        "match": hit("match", 0.9),
+        "filler": hit("filler", 0.05),
+        "answer": hit("answer", 0.3),
+        "other": hit("other", 0.5),
+    }
+    neighbours = {"match": (None, "filler"), "filler": ("match", "answer"), "answer": ("filler", None)}
+    pool = EventPool("hybrid", 0.0, 10, None, events, {}, neighbours=neighbours)
+    order = [h.row.id for h in service.rank_events(pool, Weights(keyword=0.0, all_terms=0.1, far_neighbour=0.9))]
+    assert order.index("every") < order.index("most")
+    assert order.index("answer") < order.index("other")  # (0.3 + 0.9 x 0.9) / 2 / 1.1 > 0.5 / 1.1
+    order = [h.row.id for h in service.rank_events(pool, Weights(keyword=0.0, all_terms=0.0, far_neighbour=0.0))]
+    assert order.index("most") < order.index("every")
+    assert order.index("other") < order.index("answer")
+    keyword_pool = EventPool("keyword", 0.0, 10, None, events, {})
+    for e in events.values():
+        e.bm25 = e.cosine or 0.0
+    order = [h.row.id for h in service.rank_events(keyword_pool, Weights(all_terms=0.1))]
+    assert order.index("most") < order.index("every")  # keyword mode orders by BM25 alone
