@@ -52,13 +52,13 @@ async def test_hybrid_recall_stays_above_the_measured_floor(app) -> None:
     queries = dataset["queries"][::3]
     report = (await ev.evaluate(app, dataset, seeded, queries))["overall"]
     # Floors a little under what this slice measured with all-MiniLM-L6-v2 and the distractors on
-    # 2026-12-01 (sessions recall@10 0.838, MRR 0.724, at 0d32e9c; events 0.914, MRR 0.707 once
-    # neighbour evidence only lifts, bench/results/retrieval_lift.json; full-set numbers:
+    # 2026-12-01 (sessions recall@10 0.838, MRR 0.724, at 0d32e9c; events 0.914, MRR 0.732 with the
+    # all-terms bonus and far neighbours, bench/results/retrieval_far.json; full-set numbers:
     # docs/SEARCH.md).
     assert report["sessions/hybrid"]["recall@10"] >= 0.80, report
-    assert report["events/hybrid"]["recall@10"] >= 0.86, report
+    assert report["events/hybrid"]["recall@10"] >= 0.88, report
     assert report["sessions/hybrid"]["mrr"] >= 0.69, report
-    assert report["events/hybrid"]["mrr"] >= 0.68, report
+    assert report["events/hybrid"]["mrr"] >= 0.70, report
     for target in ("sessions", "events"):
         hybrid = report[f"{target}/hybrid"]
         for single in ("semantic", "keyword"):
