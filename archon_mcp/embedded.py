@@ -60,9 +60,9 @@ SETTINGS_FILE = "archon.conf"
 _INCLUDE = f"include_if_exists = '{SETTINGS_FILE}'"
 # The embedded server's shared buffers by default: an eighth of the machine's memory, within these
 # bounds. PostgreSQL's own default (128 MB) is smaller than the HNSW index of 100k events (~200 MB),
-# so a search at that size read its pages through the OS cache: 100k-event searches took 15-20%
-# longer (docs/BENCHMARKS.md). The memory is taken only as pages are read, so a small store does
-# not grow.
+# so a search at that size read its pages through the OS cache (in-process on a warm store, searches
+# at 100k events took 15-25% longer; docs/BENCHMARKS.md). The memory is taken only as pages are
+# read, so a small store does not grow.
 SHARED_BUFFERS_MIN_MB = 128
 SHARED_BUFFERS_MAX_MB = 1024
 
