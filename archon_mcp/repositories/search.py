@@ -275,11 +275,6 @@ _LENGTH_SQL = (
 )
 
 
-async def query_lexemes(db: DB, query: str) -> list[str]:
-    """The query's terms in the index's lexeme space (split, stemmed, stop words dropped)."""
-    return list(await db.scalar(select(func.archon_query_lexemes(query))) or [])
-
-
 async def table_stats(db: DB, table: str, *, sample_rows: int = 5000) -> TableStats:
     """Row count and mean weighted length: exact on small tables, from a block sample on large ones
     (the planner's row estimate scaled to the table's current size, as the planner does)."""
@@ -313,7 +308,8 @@ async def table_stats(db: DB, table: str, *, sample_rows: int = 5000) -> TableSt
 async def lexemes_and_frequencies(
     db: DB, query: str, stats: dict[str, TableStats]
 ) -> tuple[list[str], dict[str, dict[str, float]]]:
-    """The query's lexemes (as `query_lexemes`) and, for each table of `stats`, the rows holding
+    """The query's terms in the index's lexeme space (split, stemmed, stop words dropped: the
+    `archon_query_lexemes` function of migration 0004) and, for each table of `stats`, the rows holding
     each lexeme, in one statement: counted through the GIN index up to DF_COUNT_CAP (a rare term is
     cheap to count and its count is what BM25 weighs most), else the larger of the cap and the
     ANALYZE estimate. Lexemes known to be common are not counted at all."""
