@@ -91,9 +91,9 @@ def write_settings(pgdata: Path, *, shared_buffers_mb: int) -> bool:
     if not settings.exists() or settings.read_text() != wanted:
         settings.write_text(wanted)
         changed = True
-    owner = pgdata.stat()
-    if hasattr(os, "geteuid") and os.geteuid() == 0:  # the server runs as the data dir's owner
-        os.chown(settings, owner.st_uid, owner.st_gid)
+        if hasattr(os, "geteuid") and os.geteuid() == 0:  # the server runs as the data dir's owner
+            owner = pgdata.stat()
+            os.chown(settings, owner.st_uid, owner.st_gid)
     return changed
 
 

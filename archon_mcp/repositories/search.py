@@ -397,7 +397,7 @@ async def _bm25(
     tsv = model.search_tsv
 
     def base() -> Any:
-        # The candidates carry their vector and its length, so that scoring reads each row once and
+        # The candidates carry their tsvector and its length, so that scoring reads each row once and
         # measures it once; the session is joined only when a filter is about it.
         stmt = select(model.id.label("id"), tsv.label("tsv"), _doc_length(tsv).label("dl"))
         if model is SessionEvent and needs_session:
@@ -553,13 +553,11 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-async def sessions_by_id(
-    db: DB, ids: list[uuid.UUID], filters: SearchFilters = SearchFilters()
-) -> dict[uuid.UUID, Any]:
+async def sessions_by_id(db: DB, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
     """Full session rows (the results of a search)."""
     if not ids:
         return {}
-    stmt = _session_where(select(*SESSION_COLUMNS).where(AgentSession.id.in_(ids)), filters)
+    stmt = select(*SESSION_COLUMNS).where(AgentSession.id.in_(ids))
     return {row.id: row for row in (await db.execute(stmt)).all()}
 
 

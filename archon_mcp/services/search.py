@@ -61,7 +61,6 @@ class Hit:
     """One candidate row with everything that orders it."""
 
     row: Any  # a light row (repositories/search.py: EVENT_KEYS, SESSION_KEYS)
-    agent: str = ""
     cosine: float | None = None
     bm25: float = 0.0
     all_terms: bool = False

@@ -113,7 +113,7 @@ def test_an_isolated_strong_match_outranks_a_pair_of_weaker_neighbours() -> None
 
     def hit(name: str, cosine: float) -> Hit:
         row = SimpleNamespace(id=name, session_id=session, timestamp=now)
-        return Hit(row=row, agent="a", cosine=cosine)
+        return Hit(row=row, cosine=cosine)
 
     events = {"alone": hit("alone", 0.9), "a": hit("a", 0.8), "b": hit("b", 0.5)}
     pool = EventPool("hybrid", 0.0, 10, None, events, {}, neighbours={"a": (None, "b"), "b": ("a", None)})
@@ -148,7 +148,7 @@ def test_the_all_terms_bonus_and_far_neighbours_in_the_ranking_of_events() -> No
     now = datetime(2026, 12, 1, tzinfo=UTC)
 
     def hit(name: str, cosine: float, all_terms: bool = False) -> Hit:
-        return Hit(row=SimpleNamespace(id=name, session_id=session, timestamp=now), agent="a", cosine=cosine,
+        return Hit(row=SimpleNamespace(id=name, session_id=session, timestamp=now), cosine=cosine,
                    all_terms=all_terms)  # fmt: skip
 
     events = {
