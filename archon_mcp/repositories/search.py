@@ -6,7 +6,6 @@ import dataclasses
 import functools
 import math
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,11 +14,13 @@ from sqlalchemy import (
     ARRAY,
     ColumnClause,
     Float,
+    Integer,
     Text,
+    Uuid,
     and_,
+    any_,
     bindparam,
     case,
-    cast,
     func,
     literal_column,
     select,
@@ -82,6 +83,25 @@ class SearchFilters:
     event_type: str | None = None  # events
 
 
+_FILTERS = tuple(f.name for f in dataclasses.fields(SearchFilters))
+
+
+def _filter_shape(filters: SearchFilters) -> tuple[str, ...]:
+    """Which filters are set: what a statement's text depends on (their values are bound)."""
+    return tuple(name for name in _FILTERS if getattr(filters, name) not in (None, False))
+
+
+@functools.cache
+def _bound_filters(shape: tuple[str, ...]) -> SearchFilters:
+    """Filters whose values are named bind parameters (`f_<name>`), for a statement built once."""
+    values: dict[str, Any] = {name: True if name == "active_only" else bindparam(f"f_{name}") for name in shape}
+    return SearchFilters(**values)
+
+
+def _filter_params(filters: SearchFilters) -> dict[str, Any]:
+    return {f"f_{name}": getattr(filters, name) for name in _filter_shape(filters) if name != "active_only"}
+
+
 @dataclass(frozen=True)
 class Candidate:
     row: Any  # light row: EVENT_KEYS or SESSION_KEYS, and the Extras asked for
@@ -105,6 +125,15 @@ class Extras:
 # many columns use it, and the statements below are built once, not per search.
 _QUERY_VECTOR = bindparam("query_vector", type_=SessionEvent.embedding.type)
 _MODEL_NAME = bindparam("model_name", type_=Text())
+# The other values a search binds by name, so that every statement below is built once per shape
+# (which filters, which extra columns, how many fill tiers) and its SQL text stays the same: no
+# statement building on the request path, and the driver's prepared statements are reused. Lists
+# of ids are one array (`= ANY(:ids)`), not an IN list whose text changes with its length.
+_IDS = bindparam("ids", type_=ARRAY(Uuid()))
+_LIMIT = bindparam("limit", type_=Integer())
+_LEXEMES = bindparam("lexemes", type_=ARRAY(Text()))
+_IDF = bindparam("idf", type_=ARRAY(Float()))
+_AVG_LENGTH = bindparam("avg_length", type_=Float())
 
 
 def _params(extras: Extras) -> dict[str, Any]:
@@ -205,29 +234,39 @@ def _event_where(stmt: Any, f: SearchFilters) -> Any:
 async def semantic_sessions(
     db: DB, vector: list[float], *, model_name: str, limit: int, filters: SearchFilters, extras: Extras = Extras()
 ) -> list[Candidate]:
-    extras = dataclasses.replace(extras, vector=vector, model_name=model_name)
-    distance = AgentSession.embedding.cosine_distance(_QUERY_VECTOR).label("distance")
-    stmt = select(*SESSION_KEYS, *_extra_columns(AgentSession, extras, cosine=False), distance).where(
-        AgentSession.embedding.is_not(None), AgentSession.embedding_model == _MODEL_NAME
-    )
-    stmt = _session_where(stmt, filters).order_by(distance).limit(limit)
-    rows = (await db.execute(stmt, _params(extras))).all()
-    return [Candidate(row=r, cosine=1.0 - float(r.distance)) for r in rows]
+    return await _semantic(db, AgentSession, vector, model_name, limit, filters, extras)
 
 
 async def semantic_events(
     db: DB, vector: list[float], *, model_name: str, limit: int, filters: SearchFilters, extras: Extras = Extras()
 ) -> list[Candidate]:
+    return await _semantic(db, SessionEvent, vector, model_name, limit, filters, extras)
+
+
+async def _semantic(
+    db: DB, model: Any, vector: list[float], model_name: str, limit: int, filters: SearchFilters, extras: Extras
+) -> list[Candidate]:
+    """The `limit` rows nearest to `vector` (pgvector's HNSW index; `tune_hnsw` sets its knobs)."""
     extras = dataclasses.replace(extras, vector=vector, model_name=model_name)
-    distance = SessionEvent.embedding.cosine_distance(_QUERY_VECTOR).label("distance")
-    stmt = select(*EVENT_KEYS, *_extra_columns(SessionEvent, extras, cosine=False), distance).where(
-        SessionEvent.embedding.is_not(None), SessionEvent.embedding_model == _MODEL_NAME
-    )
-    if _needs_session(filters):
-        stmt = stmt.join(AgentSession, AgentSession.id == SessionEvent.session_id)
-    stmt = _event_where(stmt, filters).order_by(distance).limit(limit)
-    rows = (await db.execute(stmt, _params(extras))).all()
+    stmt = _nearest(model, _extra_columns(model, extras, cosine=False), _filter_shape(filters))
+    params = {**_params(extras), **_filter_params(filters), "limit": limit}
+    rows = (await db.execute(stmt, params)).all()
     return [Candidate(row=r, cosine=1.0 - float(r.distance)) for r in rows]
+
+
+@functools.cache
+def _nearest(model: Any, columns: tuple[Any, ...], shape: tuple[str, ...]) -> Any:
+    filters = _bound_filters(shape)
+    distance = model.embedding.cosine_distance(_QUERY_VECTOR).label("distance")
+    keys = EVENT_KEYS if model is SessionEvent else SESSION_KEYS
+    stmt = select(*keys, *columns, distance).where(model.embedding.is_not(None), model.embedding_model == _MODEL_NAME)
+    if model is SessionEvent:
+        if _needs_session(filters):
+            stmt = stmt.join(AgentSession, AgentSession.id == SessionEvent.session_id)
+        stmt = _event_where(stmt, filters)
+    else:
+        stmt = _session_where(stmt, filters)
+    return stmt.order_by(distance).limit(_LIMIT)
 
 
 def _needs_session(filters: SearchFilters) -> bool:
@@ -384,48 +423,81 @@ async def _bm25(
     db: DB,
     model: Any,
     columns: tuple[Any, ...],
-    where: Callable[[Any], Any],
     lexemes: list[str],
     weights: dict[str, float],
     stats: TableStats,
     plan: tuple[list[str], str | None, int],
     *,
     limit: int,
-    needs_session: bool,
+    filters: SearchFilters = SearchFilters(),
+    ids: list[uuid.UUID] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> list[Any]:
-    """Rows ranked by BM25 over the query lexemes, with how many of them each row holds."""
+    """Rows ranked by BM25 over the query lexemes, with how many of them each row holds: the rows
+    of the rare lexemes and of the fill tiers (`plan`), or the rows `ids` that hold any lexeme."""
+    rare, following, following_limit = plan
+    tiers = fill_tiers(rare, following, lexemes) if following is not None and following_limit > 0 else []
+    stmt = _bm25_statement(model, columns, _filter_shape(filters), ids is not None, bool(rare), len(tiers))
+    values: dict[str, Any] = {
+        "lexemes": list(weights),
+        "idf": [weights[lexeme] for lexeme in weights],
+        "avg_length": stats.avg_length,
+        "limit": limit,
+        "rare": " | ".join(rare),
+        "fill_limit": following_limit,
+        **{f"tier_{i}": tier for i, tier in enumerate(tiers)},
+        **_filter_params(filters),
+        **(params or {}),
+    }
+    if ids is not None:
+        values["ids"] = ids
+    return list((await db.execute(stmt, values)).all())
+
+
+@functools.cache
+def _bm25_statement(
+    model: Any, columns: tuple[Any, ...], shape: tuple[str, ...], by_ids: bool, has_rare: bool, tiers: int
+) -> Any:
+    """The BM25 statement of one shape, built once; everything that varies is a bind parameter."""
     tsv = model.search_tsv
+    filters = _bound_filters(shape)
 
     def base() -> Any:
         # The candidates carry their tsvector and its length, so that scoring reads each row once and
         # measures it once; the session is joined only when a filter is about it.
         stmt = select(model.id.label("id"), tsv.label("tsv"), _doc_length(tsv).label("dl"))
-        if model is SessionEvent and needs_session:
-            stmt = stmt.join(AgentSession, AgentSession.id == SessionEvent.session_id)
-        return where(stmt)
+        if by_ids:
+            stmt = stmt.where(model.id == any_(_IDS))
+        if model is SessionEvent:
+            if _needs_session(filters):
+                stmt = stmt.join(AgentSession, AgentSession.id == SessionEvent.session_id)
+            return _event_where(stmt, filters)
+        return _session_where(stmt, filters)
 
-    rare, following, following_limit = plan
+    def matching(name: str) -> Any:
+        return tsv.op("@@")(func.to_tsquery("simple", bindparam(name, type_=Text())))
+
     parts: list[Any] = []
-    if rare:
-        parts.append(base().where(tsv.op("@@")(func.to_tsquery("simple", " | ".join(rare)))))
-    if following is not None and following_limit > 0:
+    if by_ids:
+        parts.append(base().where(tsv.op("@@")(func.to_tsquery("simple", func.array_to_string(_LEXEMES, " | ")))))
+    if has_rare:
+        parts.append(base().where(matching("rare")))
+    if tiers:
         # The rest of the budget, from the rows of the next rarest lexeme that hold the most of the
         # query's common lexemes: each tier in turn, until the budget is spent.
-        tiers = [func.to_tsquery("simple", tier) for tier in fill_tiers(rare, following, lexemes)]
-        fill = union_all(*(base().where(tsv.op("@@")(tier)) for tier in tiers)) if len(tiers) > 1 else None
-        parts.append(
-            select(fill.subquery("fill")).limit(following_limit)
-            if fill is not None
-            else base().where(tsv.op("@@")(tiers[0])).limit(following_limit)
-        )
+        fill_limit = bindparam("fill_limit", type_=Integer())
+        if tiers > 1:
+            fill = union_all(*(base().where(matching(f"tier_{i}")) for i in range(tiers)))
+            parts.append(select(fill.subquery("fill")).limit(fill_limit))
+        else:
+            parts.append(base().where(matching("tier_0")).limit(fill_limit))
     # A CTE: both halves of the scoring read it, and it must be fetched once.
     candidates = (parts[0].union_all(*parts[1:]) if len(parts) > 1 else parts[0]).cte("candidates")
 
-    wanted = cast(list(weights), ARRAY(Text))
     occurrence_parts: list[Any] = []
     for label, part_weights, factor in (("own", _OWN_WEIGHTS, 1.0), ("ctx", _CONTEXT_WEIGHTS, CONTEXT_WEIGHT)):
         ctsv = candidates.c.tsv
-        u = func.unnest(_only(ctsv, part_weights, wanted)).table_valued("lexeme", "positions").lateral(f"u_{label}")
+        u = func.unnest(_only(ctsv, part_weights, _LEXEMES)).table_valued("lexeme", "positions").lateral(f"u_{label}")
         occurrence_parts.append(
             select(
                 candidates.c.id,
@@ -447,13 +519,8 @@ async def _bm25(
         .group_by(occurrences.c.id, occurrences.c.lexeme)
         .subquery("per_term")
     )
-    q = (
-        func.unnest(cast(list(weights), ARRAY(Text)), cast([weights[k] for k in weights], ARRAY(Float)))
-        .table_valued("lexeme", "idf")
-        .render_derived(name="q")
-        .alias("q")
-    )
-    norm = BM25_K1 * (1 - BM25_B + BM25_B * per_term.c.dl / stats.avg_length)
+    q = func.unnest(_LEXEMES, _IDF).table_valued("lexeme", "idf").render_derived(name="q").alias("q")
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * per_term.c.dl / _AVG_LENGTH)
     bm25 = func.sum(q.c.idf * per_term.c.tf * (BM25_K1 + 1) / (per_term.c.tf + norm))
     scored = (
         select(per_term.c.id, bm25.label("bm25"), func.count().label("matched"))
@@ -461,13 +528,12 @@ async def _bm25(
         .join(q, q.c.lexeme == per_term.c.lexeme)
         .group_by(per_term.c.id)
         .order_by(bm25.desc(), per_term.c.id)
-        .limit(limit)
+        .limit(_LIMIT)
         .subquery("scored")
     )
     # The best `limit` rows, with what else ranking needs of them.
     stmt = select(*columns, scored.c.bm25, scored.c.matched).join(scored, scored.c.id == model.id)
-    stmt = stmt.order_by(scored.c.bm25.desc(), model.id).limit(limit)
-    return list((await db.execute(stmt)).all())
+    return stmt.order_by(scored.c.bm25.desc(), model.id).limit(_LIMIT)
 
 
 async def keyword_search(
@@ -486,25 +552,13 @@ async def keyword_search(
     if not lexemes:
         return []
     weights = {lexeme: idf(stats.rows, df[lexeme]) for lexeme in lexemes}
-    model: type[SessionEvent] | type[AgentSession]
-    keys: tuple[Any, ...]
-    if table == "events":
-        model, keys, where = SessionEvent, EVENT_KEYS, lambda stmt: _event_where(stmt, filters)
-    else:
-        model, keys, where = AgentSession, SESSION_KEYS, lambda stmt: _session_where(stmt, filters)
+    model = SessionEvent if table == "events" else AgentSession
+    keys = EVENT_KEYS if table == "events" else SESSION_KEYS
     columns = (*keys, *_extra_columns(model, extras, cosine=False))
     rows = await _bm25(
-        db,
-        model,
-        columns,
-        where,
-        lexemes,
-        weights,
-        stats,
-        plan_candidates(df),
-        limit=limit,
-        needs_session=_needs_session(filters),
-    )
+        db, model, columns, lexemes, weights, stats, plan_candidates(df), limit=limit, filters=filters,
+        params=_params(extras),
+    )  # fmt: skip
     return [Candidate(row=r, cosine=None, bm25=float(r.bm25), all_terms=int(r.matched) >= len(lexemes)) for r in rows]
 
 
@@ -517,18 +571,7 @@ async def keyword_scores(
         return {}
     weights = {lexeme: idf(stats.rows, df[lexeme]) for lexeme in lexemes}
     model = SessionEvent if table == "events" else AgentSession
-    rows = await _bm25(
-        db,
-        model,
-        (model.id,),
-        lambda stmt: stmt.where(model.id.in_(ids)),
-        lexemes,
-        weights,
-        stats,
-        (lexemes, None, 0),
-        limit=len(ids),
-        needs_session=False,
-    )
+    rows = await _bm25(db, model, (model.id,), lexemes, weights, stats, ([], None, 0), limit=len(ids), ids=ids)
     return {r.id: float(r.bm25) for r in rows}
 
 
@@ -541,12 +584,23 @@ async def cosines(
         return {}
     model = SessionEvent if table == "events" else AgentSession
     columns = _extra_columns(model, dataclasses.replace(extras, neighbours=False), cosine=True)
-    stmt = select(model.id, *columns).where(model.id.in_(ids))
     out: dict[uuid.UUID, tuple[float | None, float | None]] = {}
-    for row in (await db.execute(stmt, _params(extras))).all():
+    for row in (await db.execute(_by_ids(model, (model.id, *columns)), {**_params(extras), "ids": ids})).all():
         session = row.session_cosine if extras.session_cosine and model is SessionEvent else None
         out[row.id] = (_float(row.cosine), _float(session))
     return out
+
+
+@functools.cache
+def _by_ids(model: Any, columns: tuple[Any, ...], shape: tuple[str, ...] = ()) -> Any:
+    """`columns` of the rows `ids` (a bind parameter); sessions those that pass the filters of `shape`,
+    events joined to their session when a column is the session's (`EVENT_COLUMNS`: the agent)."""
+    stmt = select(*columns).where(model.id == any_(_IDS))
+    if model is AgentSession:
+        return _session_where(stmt, _bound_filters(shape))
+    if columns is EVENT_COLUMNS:
+        return stmt.join(AgentSession, AgentSession.id == SessionEvent.session_id)
+    return stmt
 
 
 def _float(value: Any) -> float | None:
@@ -557,20 +611,14 @@ async def sessions_by_id(db: DB, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
     """Full session rows (the results of a search)."""
     if not ids:
         return {}
-    stmt = select(*SESSION_COLUMNS).where(AgentSession.id.in_(ids))
-    return {row.id: row for row in (await db.execute(stmt)).all()}
+    return {row.id: row for row in (await db.execute(_by_ids(AgentSession, SESSION_COLUMNS), {"ids": ids})).all()}
 
 
 async def events_by_id(db: DB, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
     """Full event rows with their session's agent (the results of a search)."""
     if not ids:
         return {}
-    stmt = (
-        select(*EVENT_COLUMNS)
-        .join(AgentSession, AgentSession.id == SessionEvent.session_id)
-        .where(SessionEvent.id.in_(ids))
-    )
-    return {row.id: row for row in (await db.execute(stmt)).all()}
+    return {row.id: row for row in (await db.execute(_by_ids(SessionEvent, EVENT_COLUMNS), {"ids": ids})).all()}
 
 
 async def session_candidates(
@@ -581,7 +629,7 @@ async def session_candidates(
     if not ids:
         return []
     columns = (*SESSION_KEYS, *_extra_columns(AgentSession, extras, cosine=True))
-    stmt = _session_where(select(*columns).where(AgentSession.id.in_(ids)), filters)
+    stmt = _by_ids(AgentSession, columns, _filter_shape(filters))
     with_cosine = extras.vector is not None
-    rows = (await db.execute(stmt, _params(extras))).all()
+    rows = (await db.execute(stmt, {**_params(extras), **_filter_params(filters), "ids": ids})).all()
     return [Candidate(row=r, cosine=_float(r.cosine) if with_cosine else None) for r in rows]
