@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import Grouping
 
 from archon_mcp.models import AgentSession, SessionEvent
 from archon_mcp.repositories import events as events_repo
@@ -301,13 +302,6 @@ def _doc_length(tsv: Any) -> Any:
     )
 
 
-def _only(tsv: Any, weights: Any, lexemes: Any) -> Any:
-    """The part of `tsv` with the given weights, reduced to `lexemes` (their positions kept): small
-    enough to unnest per candidate, where unnesting every lexeme of every candidate is not."""
-    part = func.setweight(func.ts_filter(tsv, weights), literal_column("'d'"))
-    return func.ts_filter(func.setweight(part, literal_column("'a'"), lexemes), _OWN_WEIGHTS)
-
-
 # The same length in SQL text, for the table statistics.
 _LENGTH_SQL = (
     f"(length(ts_filter(search_tsv, '{{a}}')) + {CONTEXT_WEIGHT} * length(ts_filter(search_tsv, '{{b,c,d}}')))"
@@ -494,40 +488,24 @@ def _bm25_statement(
     # A CTE: both halves of the scoring read it, and it must be fetched once.
     candidates = (parts[0].union_all(*parts[1:]) if len(parts) > 1 else parts[0]).cte("candidates")
 
-    occurrence_parts: list[Any] = []
-    for label, part_weights, factor in (("own", _OWN_WEIGHTS, 1.0), ("ctx", _CONTEXT_WEIGHTS, CONTEXT_WEIGHT)):
-        ctsv = candidates.c.tsv
-        u = func.unnest(_only(ctsv, part_weights, _LEXEMES)).table_valued("lexeme", "positions").lateral(f"u_{label}")
-        occurrence_parts.append(
-            select(
-                candidates.c.id,
-                u.c.lexeme,
-                (factor * func.cardinality(u.c.positions)).label("n"),
-                candidates.c.dl,
-            )
-            .select_from(candidates)
-            .join(u, true())
-        )
-    occurrences = occurrence_parts[0].union_all(*occurrence_parts[1:]).subquery("occurrences")
-    per_term = (
-        select(
-            occurrences.c.id,
-            occurrences.c.lexeme,
-            func.sum(occurrences.c.n).label("tf"),
-            func.max(occurrences.c.dl).label("dl"),
-        )
-        .group_by(occurrences.c.id, occurrences.c.lexeme)
-        .subquery("per_term")
-    )
-    q = func.unnest(_LEXEMES, _IDF).table_valued("lexeme", "idf").render_derived(name="q").alias("q")
-    norm = BM25_K1 * (1 - BM25_B + BM25_B * per_term.c.dl / _AVG_LENGTH)
-    bm25 = func.sum(q.c.idf * per_term.c.tf * (BM25_K1 + 1) / (per_term.c.tf + norm))
+    # Each candidate's occurrences of the query lexemes, in one unnest: every other lexeme deleted
+    # (their positions and weights kept), an occurrence in the row's own text (weight A) counting 1
+    # and one in its context CONTEXT_WEIGHT.
+    ctsv = candidates.c.tsv
+    reduced = func.ts_delete(ctsv, func.tsvector_to_array(func.ts_delete(ctsv, _LEXEMES)))
+    u = func.unnest(reduced).table_valued("lexeme", "positions", "weights").alias("u")
+    in_context = func.cardinality(func.array_remove(u.c.weights, literal_column("'A'")))
+    tf = func.cardinality(u.c.positions) - (1 - CONTEXT_WEIGHT) * in_context
+    term_idf = Grouping(_IDF)[func.array_position(_LEXEMES, u.c.lexeme)]
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * candidates.c.dl / _AVG_LENGTH)
+    bm25 = func.sum(term_idf * tf * (BM25_K1 + 1) / (tf + norm))
+    row = select(bm25.label("bm25"), func.count().label("matched")).select_from(u).lateral("scores")
     scored = (
-        select(per_term.c.id, bm25.label("bm25"), func.count().label("matched"))
-        .select_from(per_term)
-        .join(q, q.c.lexeme == per_term.c.lexeme)
-        .group_by(per_term.c.id)
-        .order_by(bm25.desc(), per_term.c.id)
+        select(candidates.c.id, row.c.bm25, row.c.matched)
+        .select_from(candidates)
+        .join(row, true())
+        .where(row.c.matched > 0)
+        .order_by(row.c.bm25.desc(), candidates.c.id)
         .limit(_LIMIT)
         .subquery("scored")
     )
