@@ -86,7 +86,10 @@ def main() -> None:
     parser.add_argument("--database", default="locomo_all", help="comma-separated: stores pooled")
     parser.add_argument("--limit-questions", type=int, default=None)
     parser.add_argument("--bm25", help="k1,b,context_weight to collect with instead of the defaults")
-    parser.add_argument("--grid", choices=("full", "small", "mid", "rrf", "neighbour", "far"), default="full")
+    parser.add_argument("--budget", type=int, help="BM25 candidates per query to collect with (default: the server's)")
+    parser.add_argument(
+        "--grid", choices=("full", "small", "mid", "rrf", "neighbour", "far", "chosen"), default="full"
+    )
     parser.add_argument("--json", type=Path, help="write every setting's numbers here")
     args = parser.parse_args()
     from archon_mcp.repositories import search as repo
@@ -94,6 +97,8 @@ def main() -> None:
 
     if args.bm25:
         repo.BM25_K1, repo.BM25_B, repo.CONTEXT_WEIGHT = (float(x) for x in args.bm25.split(","))
+    if args.budget:
+        repo.CANDIDATE_BUDGET = args.budget
     service, owners, pools, dia_ids = asyncio.run(collect(args))
     if args.grid == "full":
         grid = itertools.product(
@@ -113,6 +118,9 @@ def main() -> None:
             for bonus in (0.0, 0.05, 0.1, 0.2)
             for far in (0.0, 0.6, 0.8, 0.9, 1.0)
         ]
+    elif args.grid == "chosen":  # the server's weights alone (e.g. to compare --budget or --bm25 values)
+        d = DEFAULT_WEIGHTS
+        grid = [(d.keyword, d.session, d.events)]
     else:
         d = DEFAULT_WEIGHTS
         grid = {(d.keyword, d.session, d.events), (0.0, d.session, d.events), (1.0, d.session, d.events),
@@ -140,7 +148,7 @@ def main() -> None:
     print("best sessions@5:", best_sessions)
     if args.json:
         rows = [{"weights": vars(w), **{k: round(v, 4) for k, v in m.items()}} for w, m in results]
-        args.json.write_text(json.dumps({"bm25": args.bm25, "questions": len(pools), "results": rows}, indent=1))
+        args.json.write_text(json.dumps({"bm25": args.bm25, "budget": args.budget, "questions": len(pools), "results": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -378,9 +378,11 @@ def idf(rows: float, df: float) -> float:
     return math.log(1.0 + (rows - df + 0.5) / (df + 0.5))
 
 
-def plan_candidates(df: dict[str, float], budget: int = CANDIDATE_BUDGET) -> tuple[list[str], str | None, int]:
-    """Which rows to rank: all rows of the rarest lexemes while their counts fit in `budget`, then
-    up to the rest of the budget of the next rarest. Returns (rare lexemes, next lexeme, its limit)."""
+def plan_candidates(df: dict[str, float], budget: int | None = None) -> tuple[list[str], str | None, int]:
+    """Which rows to rank: all rows of the rarest lexemes while their counts fit in `budget`
+    (CANDIDATE_BUDGET), then up to the rest of the budget of the next rarest. Returns (rare lexemes,
+    next lexeme, its limit)."""
+    budget = CANDIDATE_BUDGET if budget is None else budget
     order = sorted(df, key=lambda lexeme: (df[lexeme], lexeme))
     rare: list[str] = []
     total = 0.0

@@ -63,6 +63,59 @@ async def test_the_rows_holding_most_common_query_words_are_ranked_when_they_do_
     assert _texts(found)[0] == "deploy then rollback of the billing service", _texts(found)
 
 
+async def test_bm25_scores_are_the_documented_formula(app, client) -> None:
+    """The SQL's BM25 equals the formula of docs/SEARCH.md computed here from each row's lexemes:
+    Lucene's idf, k1 and b, an occurrence in the row's context (the event before it) counting
+    CONTEXT_WEIGHT of one in its own text, in the term frequency and in the document length."""
+    import math
+
+    from archon_mcp.repositories import search as repo
+
+    sid = await _session(client, metadata={"project": "billing"})
+    await _events(client, sid, [
+        "the billing deploy failed twice, deploy again",
+        "rolled the billing deploy back",
+        "the weather was nice",
+        "deploy deploy deploy of the search service",
+        "billing invoices are sent on Monday",
+    ])  # fmt: skip
+    query = "billing deploy rollback"
+    async with app.database.connect() as conn:
+        stats = await repo.table_stats(conn, "events")
+        lexemes, df = await repo.lexemes_and_frequencies(conn, query, {"events": stats})
+        found = await repo.keyword_search(
+            conn, "events", lexemes, df["events"], stats, limit=10, filters=repo.SearchFilters(session_id=sid)
+        )
+        rows = await conn.execute(
+            text("SELECT e.id, u.lexeme, u.weights FROM archon_session_events e, "
+                 "unnest(e.search_tsv) u WHERE e.session_id = :sid"), {"sid": sid}
+        )  # fmt: skip
+        vectors: dict = {}
+        for event_id, lexeme, weights in rows.all():
+            vectors.setdefault(event_id, {})[lexeme] = weights
+    assert lexemes == ["bill", "deploy", "rollback"] and stats.rows == 5
+
+    def reference(terms: dict[str, list[str]]) -> float:
+        own = sum(1 for weights in terms.values() if "A" in weights)
+        context = sum(1 for weights in terms.values() if any(w != "A" for w in weights))
+        length = own + repo.CONTEXT_WEIGHT * context
+        total = 0.0
+        for lexeme in lexemes:
+            weights = terms.get(lexeme, [])
+            tf = sum(1.0 if w == "A" else repo.CONTEXT_WEIGHT for w in weights)
+            if not tf:
+                continue
+            idf = math.log(1 + (stats.rows - df["events"][lexeme] + 0.5) / (df["events"][lexeme] + 0.5))
+            norm = repo.BM25_K1 * (1 - repo.BM25_B + repo.BM25_B * length / stats.avg_length)
+            total += idf * tf * (repo.BM25_K1 + 1) / (tf + norm)
+        return total
+
+    expected = {event_id: reference(terms) for event_id, terms in vectors.items() if set(terms) & set(lexemes)}
+    assert {c.row.id: c.bm25 for c in found} == pytest.approx(expected, rel=1e-9)
+    assert len(found) == 5  # every row holds 'bill' in its context: the session's project
+    assert not any(c.all_terms for c in found)  # no row holds 'rollback' ('rolled' is another lexeme)
+
+
 async def test_an_event_is_found_through_the_event_before_it(client) -> None:
     """An answer carries its question: 'Yes, last Saturday' is found by 'pottery workshop', after the
     question itself, and comes back exactly as it was stored."""
