@@ -64,9 +64,13 @@ EF_SEARCH_MAX = 1000
 BM25_K1 = 1.2
 BM25_B = 0.75
 CONTEXT_WEIGHT = 0.3
-# Rows ranked per keyword query at most. They come rarest query term first: every row holding the
-# rarest terms while they fit, so a query's common words never decide which rows get ranked.
-CANDIDATE_BUDGET = 1000
+# Rows ranked per keyword query at most: CANDIDATE_BUDGET, or BUDGET_PER_RESULT per row asked for if
+# that is more. They come rarest query term first: every row holding the rarest terms while they
+# fit, so a query's common words never decide which rows get ranked. Scoring costs ~10 us a row
+# (most of a BM25 statement's time at 100k events); 500 ranks as 1,000 did on the LoCoMo
+# development split and on bench/eval (docs/SEARCH.md), 300 a little worse.
+CANDIDATE_BUDGET = 500
+BUDGET_PER_RESULT = 5
 # Document frequencies are counted through the GIN index up to this many rows; a term that reaches
 # it takes the planner statistics' estimate (pg_stats.most_common_elems) if that is larger.
 DF_COUNT_CAP = 2000
@@ -394,6 +398,11 @@ def plan_candidates(df: dict[str, float], budget: int | None = None) -> tuple[li
     return rare, None, 0
 
 
+def candidate_budget(limit: int) -> int:
+    """How many rows a keyword query ranks to return its best `limit`."""
+    return max(CANDIDATE_BUDGET, BUDGET_PER_RESULT * limit)
+
+
 def fill_tiers(rare: list[str], following: str, lexemes: list[str]) -> list[str]:
     """The tsqueries (of `to_tsquery('simple', ...)`) that fill the rest of the candidate budget
     from the rows of `following`, the rarest lexeme whose rows no longer fit: first the rows that
@@ -535,10 +544,10 @@ async def keyword_search(
     model = SessionEvent if table == "events" else AgentSession
     keys = EVENT_KEYS if table == "events" else SESSION_KEYS
     columns = (*keys, *_extra_columns(model, extras, cosine=False))
+    plan = plan_candidates(df, candidate_budget(limit))
     rows = await _bm25(
-        db, model, columns, lexemes, weights, stats, plan_candidates(df), limit=limit, filters=filters,
-        params=_params(extras),
-    )  # fmt: skip
+        db, model, columns, lexemes, weights, stats, plan, limit=limit, filters=filters, params=_params(extras)
+    )
     return [Candidate(row=r, cosine=None, bm25=float(r.bm25), all_terms=int(r.matched) >= len(lexemes)) for r in rows]
 
 

@@ -37,10 +37,12 @@ async def test_rare_terms_weigh_more_than_common_ones(client) -> None:
 
 
 async def test_a_rare_term_is_found_among_more_common_rows_than_are_ranked(client) -> None:
-    """1,200 rows share the query's common words, more than the 1,000 ranked per query: the one row
-    with the rare term is still a candidate (rarest terms first), and comes first."""
+    """More rows share the query's common words than a keyword query ranks (CANDIDATE_BUDGET): the
+    one row with the rare term is still a candidate (rarest terms first), and comes first."""
+    from archon_mcp.repositories.search import CANDIDATE_BUDGET
+
     sid = await _session(client)
-    common = [f"deploy error in the staging cluster, attempt {i}" for i in range(1200)]
+    common = [f"deploy error in the staging cluster, attempt {i}" for i in range(CANDIDATE_BUDGET + 200)]
     for start in range(0, len(common), 400):
         await _events(client, sid, common[start : start + 400])
     await _events(client, sid, ["deploy error TASK-1482 in the staging cluster"])
@@ -49,13 +51,17 @@ async def test_a_rare_term_is_found_among_more_common_rows_than_are_ranked(clien
 
 
 async def test_the_rows_holding_most_common_query_words_are_ranked_when_they_do_not_all_fit(client) -> None:
-    """Of the 1,000 rows ranked per query, 'pottery's 900 rows take 900: only 100 of the 1,100 rows
-    of 'rollback' can be. The one row that also holds 'deploy' (in 1,100 rows too) is among them
-    (the rest of the budget goes first to the rows that hold more of the query's words), and it
-    ranks first. (Which 100 an unordered scan would give is up to PostgreSQL.)"""
+    """Of the rows ranked per query (CANDIDATE_BUDGET, B), 'pottery's 0.9 B rows take 0.9 B: only
+    0.1 B of the 1.1 B rows of 'rollback' can be. The one row that also holds 'deploy' (in 1.1 B
+    rows too) is among them (the rest of the budget goes first to the rows that hold more of the
+    query's words), and it ranks first. (Which 0.1 B an unordered scan would give is up to
+    PostgreSQL.)"""
+    from archon_mcp.repositories.search import CANDIDATE_BUDGET as B
+
     sid = await _session(client)
-    rows = [f"signed up for pottery class {i}" for i in range(900)]
-    rows += [f"rollback planned {i}" for i in range(1100)] + [f"deploy finished for build {i}" for i in range(1100)]
+    rows = [f"signed up for pottery class {i}" for i in range(B * 9 // 10)]
+    rows += [f"rollback planned {i}" for i in range(B * 11 // 10)]
+    rows += [f"deploy finished for build {i}" for i in range(B * 11 // 10)]
     for start in range(0, len(rows), 400):
         await _events(client, sid, rows[start : start + 400])
     await _events(client, sid, ["plan a hike soon", "deploy then rollback of the billing service", "plan a hike"])

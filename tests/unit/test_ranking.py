@@ -5,7 +5,7 @@ import uuid
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-from archon_mcp.repositories.search import fill_tiers, idf, plan_candidates
+from archon_mcp.repositories.search import CANDIDATE_BUDGET, candidate_budget, fill_tiers, idf, plan_candidates
 from archon_mcp.services._ranking import (
     Weights,
     match,
@@ -29,6 +29,11 @@ def test_every_lexeme_fits_when_all_are_rare() -> None:
 
 def test_a_query_of_common_words_only_takes_part_of_the_rarest() -> None:
     assert plan_candidates({"error": 40_000, "deploy": 9_000}, budget=1000) == ([], "deploy", 1000)
+
+
+def test_the_budget_grows_with_the_rows_asked_for() -> None:
+    assert candidate_budget(10) == candidate_budget(100) == CANDIDATE_BUDGET == 500
+    assert candidate_budget(400) == 2000  # a search for 100 results asks each list for 400
 
 
 def test_idf_weighs_rare_terms_more_and_is_never_negative() -> None:
