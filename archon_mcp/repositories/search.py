@@ -537,18 +537,28 @@ async def keyword_search(
     extras: Extras = Extras(),
 ) -> list[Candidate]:
     """BM25 candidates of `table` ("events" or "sessions") for the query lexemes and their document
-    frequencies (`lexemes_and_frequencies`)."""
+    frequencies (`lexemes_and_frequencies`), with their cosine to `extras.vector` when it is given."""
     if not lexemes:
         return []
     weights = {lexeme: idf(stats.rows, df[lexeme]) for lexeme in lexemes}
     model = SessionEvent if table == "events" else AgentSession
     keys = EVENT_KEYS if table == "events" else SESSION_KEYS
-    columns = (*keys, *_extra_columns(model, extras, cosine=False))
+    # With the query's vector, each row's cosine comes with it (`cosines` need not be asked after).
+    columns = (*keys, *_extra_columns(model, extras, cosine=True))
     plan = plan_candidates(df, candidate_budget(limit))
     rows = await _bm25(
         db, model, columns, lexemes, weights, stats, plan, limit=limit, filters=filters, params=_params(extras)
     )
-    return [Candidate(row=r, cosine=None, bm25=float(r.bm25), all_terms=int(r.matched) >= len(lexemes)) for r in rows]
+    with_cosine = extras.vector is not None
+    return [
+        Candidate(
+            row=r,
+            cosine=_float(r.cosine) if with_cosine else None,
+            bm25=float(r.bm25),
+            all_terms=int(r.matched) >= len(lexemes),
+        )
+        for r in rows
+    ]
 
 
 async def keyword_scores(

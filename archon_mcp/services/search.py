@@ -54,6 +54,9 @@ MIN_POOL = 100
 # BM25's table statistics (row count, mean length, common lexemes) are re-read this often: they
 # move slowly, and reading them costs a scan of the planner statistics or a sample.
 STATS_TTL_SECONDS = 30.0
+# How long BM25, once it has the query's lexemes, waits for the query's vector so as to return its
+# rows' cosines itself (the local model embeds a query in 5-10 ms, a remote provider in 100+).
+VECTOR_WAIT_SECONDS = 0.015
 
 
 @dataclass
@@ -128,6 +131,10 @@ def _summary(pool: EventPool | SessionPool) -> dict[str, Any]:
 
 async def _no_scores() -> dict[Any, float]:
     return {}
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _in_window(moment: datetime | None, window: Window | None) -> bool:
@@ -287,11 +294,21 @@ class SearchService:
             )
 
     async def _with_cosines(
-        self, table: Literal["events", "sessions"], candidates: list[Candidate], extras: Extras, known: set[Any]
+        self,
+        table: Literal["events", "sessions"],
+        candidates: list[Candidate],
+        extras: Extras,
+        known: set[Any],
+        scored: bool = False,
     ) -> tuple[list[Candidate], dict[Any, float | None]]:
         """Keyword candidates with their cosine to the query (`extras.vector`), except those the
         vector search returned (fusion takes theirs from there), and for events that want them their
-        sessions' cosines: (candidates, session id -> cosine)."""
+        sessions' cosines: (candidates, session id -> cosine). `scored`: the keyword statement had
+        the vector and returned both with each row, so nothing is looked up."""
+        if scored:
+            if not extras.session_cosine:
+                return candidates, {}
+            return candidates, {c.row.session_id: _float(c.row.session_cosine) for c in candidates}
         ids = [c.row.id for c in candidates if c.row.id not in known]
         if not ids or extras.vector is None:
             return candidates, {}
@@ -300,6 +317,20 @@ class SearchService:
         if not extras.session_cosine:
             return updated, {}
         return updated, {c.row.session_id: found[c.row.id][1] for c in candidates if c.row.id in found}
+
+    async def _vector_soon(
+        self, embedding: asyncio.Future[tuple[list[float] | None, str | None]]
+    ) -> list[float] | None:
+        """The query's vector if it is ready within VECTOR_WAIT_SECONDS, else None (without stopping
+        its making): a keyword statement that has it returns its rows' cosines too, one statement
+        after fusion fewer; a slow embedding (a remote provider) is not waited for."""
+        try:
+            vector, _ = await asyncio.wait_for(asyncio.shield(embedding), VECTOR_WAIT_SECONDS)
+        except TimeoutError:
+            return None
+        except Exception:  # the search itself reports it
+            return None
+        return vector
 
     @staticmethod
     async def _cancel(tasks: Iterable[asyncio.Task[Any] | None]) -> None:
@@ -383,25 +414,33 @@ class SearchService:
         extras = Extras(neighbours=mode == "hybrid", session_cosine=evidence)
         tables = ("events", "sessions") if evidence else ("events",)
 
-        async def keyword() -> tuple[list[str], dict[str, dict[str, float]], list[Candidate]]:
+        model = self._embedder.model
+        embedding = asyncio.create_task(self._query_vector(text, mode))
+
+        async def keyword() -> tuple[list[str], dict[str, dict[str, float]], list[Candidate], bool]:
             lexemes, df = await self._lexemes(text, tables)
-            return lexemes, df, await self._keyword("events", lexemes, df["events"], pool, filters, extras)
+            vector = await self._vector_soon(embedding)
+            ask = dataclasses.replace(extras, vector=vector, model_name=model) if vector is not None else extras
+            found = await self._keyword("events", lexemes, df["events"], pool, filters, ask)
+            return lexemes, df, found, vector is not None
 
         # BM25 runs on its own connection while the query is embedded and the vector search runs;
         # so does the count of rows still waiting for a vector, once the search has waited for them.
         found = asyncio.create_task(keyword()) if mode != "semantic" else None
         backlog: asyncio.Task[int] | None = None
         try:
-            vector, notice = await self._query_vector(text, mode)
+            vector, notice = await asyncio.shield(embedding)
             backlog = asyncio.create_task(self._pending("events"))
-            with_vector = dataclasses.replace(extras, vector=vector, model_name=self._embedder.model)
+            with_vector = dataclasses.replace(extras, vector=vector, model_name=model)
             semantic = await self._semantic("events", vector, pool, filters, extras)
-            lexemes, df, keyword_events = await found if found is not None else ([], {}, [])
+            lexemes, df, keyword_events, scored = await found if found is not None else ([], {}, [], True)
             # What fusion needs besides the two lists, side by side on their own connections: the
-            # keyword-only rows' cosines (and their sessions'), the sessions' BM25, the backlog.
+            # sessions' BM25, the backlog, and unless BM25 had the query's vector, the keyword-only
+            # rows' cosines (and their sessions').
             session_ids = {c.row.session_id for c in [*semantic, *keyword_events]}
+            semantic_ids = {c.row.id for c in semantic}
             (keyword_events, session_cosines), session_scores, pending = await asyncio.gather(
-                self._with_cosines("events", keyword_events, with_vector, {c.row.id for c in semantic}),
+                self._with_cosines("events", keyword_events, with_vector, semantic_ids, scored),
                 self._session_scores(session_ids, lexemes, df.get("sessions", {})) if evidence else _no_scores(),
                 backlog,
             )
@@ -412,7 +451,7 @@ class SearchService:
                 lists.append(("keyword", keyword_events))
             events = _fuse(lists)
         except BaseException:
-            await self._cancel((found, backlog))
+            await self._cancel((found, backlog, embedding))
             raise
         sessions: dict[Any, Hit] = {}
         if evidence:

@@ -307,3 +307,37 @@ async def test_stale_keyword_statistics_are_refreshed_behind_the_search(app, cli
     if refresh is not None:
         await refresh
     assert app.search._stats["events"][0] > before
+
+
+async def test_keyword_rows_rank_the_same_whether_bm25_waited_for_the_query_vector_or_not(
+    app, client, monkeypatch
+) -> None:
+    """BM25 returns its rows' cosines itself when the query's vector comes within
+    VECTOR_WAIT_SECONDS, else they are looked up after (a slow provider is not waited for): the
+    results are the same either way."""
+    from archon_mcp.services import search as service_module
+
+    sid = await _session(client, metadata={"project": "billing"})
+    other = await _session(client, metadata={"project": "search"})
+    await _events(client, sid, ["the billing deploy failed", "rolled the billing deploy back", "lunch at noon"])
+    await _events(client, other, ["deploy of the search index", "the index deploy is slow", "billing is fine"])
+    query = {"query": "billing deploy rollback", "threshold": 0.0}
+    with_vector: list[bool] = []
+    real = service_module.repo.keyword_search
+
+    async def spied(conn, table, *args, **kwargs):
+        with_vector.append(kwargs["extras"].vector is not None)
+        return await real(conn, table, *args, **kwargs)
+
+    monkeypatch.setattr(service_module.repo, "keyword_search", spied)
+    monkeypatch.setattr(service_module, "VECTOR_WAIT_SECONDS", 30.0)
+    waited = await call(client, "archon_search_events", **query)
+    monkeypatch.setattr(service_module, "VECTOR_WAIT_SECONDS", 0.0)
+    app.search._query_cache.clear()  # so that the vector is not ready at once
+    looked_up = await call(client, "archon_search_events", **query)
+    assert with_vector == [True, False]  # BM25 had the vector the first time, not the second
+    assert len(waited["results"]) == 6
+    assert [(r["id"], r["score"], r["similarity"]) for r in looked_up["results"]] == [
+        (r["id"], r["score"], r["similarity"]) for r in waited["results"]
+    ]
+    assert all(r["similarity"] > 0 for r in waited["results"])  # every keyword row has its cosine
