@@ -87,9 +87,7 @@ def main() -> None:
     parser.add_argument("--limit-questions", type=int, default=None)
     parser.add_argument("--bm25", help="k1,b,context_weight to collect with instead of the defaults")
     parser.add_argument("--budget", type=int, help="BM25 candidates per query to collect with (default: the server's)")
-    parser.add_argument(
-        "--grid", choices=("full", "small", "mid", "rrf", "neighbour", "far", "chosen"), default="full"
-    )
+    parser.add_argument("--grid", choices=("full", "small", "mid", "rrf", "neighbour", "far", "chosen"), default="full")
     parser.add_argument("--json", type=Path, help="write every setting's numbers here")
     args = parser.parse_args()
     from archon_mcp.repositories import search as repo
@@ -148,7 +146,9 @@ def main() -> None:
     print("best sessions@5:", best_sessions)
     if args.json:
         rows = [{"weights": vars(w), **{k: round(v, 4) for k, v in m.items()}} for w, m in results]
-        args.json.write_text(json.dumps({"bm25": args.bm25, "budget": args.budget, "questions": len(pools), "results": rows}, indent=1))
+        args.json.write_text(
+            json.dumps({"bm25": args.bm25, "budget": args.budget, "questions": len(pools), "results": rows}, indent=1)
+        )
 
 
 if __name__ == "__main__":

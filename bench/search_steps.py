@@ -27,10 +27,10 @@ import workload
 
 TIMES: dict[str, list[float]] = {}
 REPOSITORY_STEPS = (
-    "lexemes_and_frequencies", "_bm25", "keyword_search", "keyword_scores", "cosines", "semantic_events",
+    "lexemes_and_frequencies", "_bm25", "keyword_search", "cosines", "semantic_events",
     "semantic_sessions", "session_candidates", "sessions_by_id", "events_by_id", "tune_hnsw",
 )  # fmt: skip
-SERVICE_STEPS = ("_query_vector", "_semantic", "_lexemes", "_keyword", "_with_cosines", "_session_scores", "_pending")
+SERVICE_STEPS = ("_query_vector", "_semantic", "_lexemes", "_keyword", "_with_cosines", "_pending")
 
 
 def timed(owner: Any, name: str, label: str) -> None:

@@ -124,6 +124,18 @@ class Extras:
     model_name: str = ""
     neighbours: bool = False  # events: the previous and next event of the session (`previous`, `next`)
     session_cosine: bool = False  # events: their session's cosine to the query (`session_cosine`)
+    session_terms: SessionTerms | None = None  # events: their session's BM25 for the query (`session_bm25`)
+
+
+@dataclass(frozen=True)
+class SessionTerms:
+    """The query's lexemes with their idf in the sessions table and that table's mean document
+    length: what an event's `session_bm25` column needs (its session's match, the evidence it
+    draws on, in the event's own candidate statement rather than one more after it)."""
+
+    lexemes: list[str]
+    idf: list[float]
+    avg_length: float
 
 
 # The query's vector and model, bound once per statement by name: the vector is sent once however
@@ -141,20 +153,34 @@ _IDF = bindparam("idf", type_=ARRAY(Float()))
 _AVG_LENGTH = bindparam("avg_length", type_=Float())
 
 
+_SESSION_LEXEMES = bindparam("session_lexemes", type_=ARRAY(Text()))
+_SESSION_IDF = bindparam("session_idf", type_=ARRAY(Float()))
+_SESSION_AVG_LENGTH = bindparam("session_avg_length", type_=Float())
+
+
 def _params(extras: Extras) -> dict[str, Any]:
-    return {"query_vector": extras.vector, "model_name": extras.model_name} if extras.vector is not None else {}
+    params: dict[str, Any] = {}
+    if extras.vector is not None:
+        params.update(query_vector=extras.vector, model_name=extras.model_name)
+    if extras.session_terms is not None:
+        terms = extras.session_terms
+        params.update(session_lexemes=terms.lexemes, session_idf=terms.idf, session_avg_length=terms.avg_length)
+    return params
 
 
 def _extra_columns(model: Any, extras: Extras, *, cosine: bool) -> tuple[Any, ...]:
     with_vector = extras.vector is not None
+    events = model is SessionEvent
     return _built_columns(
-        model, cosine and with_vector, model is SessionEvent and extras.neighbours,
-        model is SessionEvent and extras.session_cosine and with_vector,
+        model, cosine and with_vector, events and extras.neighbours, events and extras.session_cosine and with_vector,
+        events and extras.session_terms is not None,
     )  # fmt: skip
 
 
 @functools.cache
-def _built_columns(model: Any, cosine: bool, neighbours: bool, session_cosine: bool) -> tuple[Any, ...]:
+def _built_columns(
+    model: Any, cosine: bool, neighbours: bool, session_cosine: bool, session_bm25: bool
+) -> tuple[Any, ...]:
     columns: list[Any] = []
     if cosine:
         has_vector = and_(model.embedding.is_not(None), model.embedding_model == _MODEL_NAME)
@@ -182,6 +208,12 @@ def _built_columns(model: Any, cosine: bool, neighbours: bool, session_cosine: b
             session.embedding_model == _MODEL_NAME,
         )
         columns.append(probe.scalar_subquery().label("session_cosine"))
+    if session_bm25:
+        session = aliased(AgentSession)
+        length = _doc_length(session.search_tsv)
+        terms, bm25 = _term_scores(session.search_tsv, length, _SESSION_LEXEMES, _SESSION_IDF, _SESSION_AVG_LENGTH)
+        probe = select(bm25).select_from(session).join(terms, true())
+        columns.append(probe.where(session.id == SessionEvent.session_id).scalar_subquery().label("session_bm25"))
     return tuple(columns)
 
 
@@ -304,6 +336,19 @@ def _doc_length(tsv: Any) -> Any:
     return func.length(func.ts_filter(tsv, _OWN_WEIGHTS)) + CONTEXT_WEIGHT * func.length(
         func.ts_filter(tsv, _CONTEXT_WEIGHTS)
     )
+
+
+def _term_scores(tsv: Any, length: Any, lexemes: Any, idf: Any, avg_length: Any) -> tuple[Any, Any]:
+    """A row's occurrences of the query lexemes in one unnest (every other lexeme deleted, their
+    positions and weights kept) and its BM25 over them: (the unnest, the sum to select from it). An
+    occurrence in the row's own text (weight A) counts 1, one in its context CONTEXT_WEIGHT."""
+    reduced = func.ts_delete(tsv, func.tsvector_to_array(func.ts_delete(tsv, lexemes)))
+    u = func.unnest(reduced).table_valued("lexeme", "positions", "weights").lateral("terms")
+    in_context = func.cardinality(func.array_remove(u.c.weights, literal_column("'A'")))
+    tf = func.cardinality(u.c.positions) - (1 - CONTEXT_WEIGHT) * in_context
+    term_idf = Grouping(idf)[func.array_position(lexemes, u.c.lexeme)]
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * length / avg_length)
+    return u, func.sum(term_idf * tf * (BM25_K1 + 1) / (tf + norm))
 
 
 # The same length in SQL text, for the table statistics.
@@ -435,14 +480,13 @@ async def _bm25(
     *,
     limit: int,
     filters: SearchFilters = SearchFilters(),
-    ids: list[uuid.UUID] | None = None,
     params: dict[str, Any] | None = None,
 ) -> list[Any]:
     """Rows ranked by BM25 over the query lexemes, with how many of them each row holds: the rows
-    of the rare lexemes and of the fill tiers (`plan`), or the rows `ids` that hold any lexeme."""
+    of the rare lexemes and of the fill tiers (`plan`)."""
     rare, following, following_limit = plan
     tiers = fill_tiers(rare, following, lexemes) if following is not None and following_limit > 0 else []
-    stmt = _bm25_statement(model, columns, _filter_shape(filters), ids is not None, bool(rare), len(tiers))
+    stmt = _bm25_statement(model, columns, _filter_shape(filters), bool(rare), len(tiers))
     values: dict[str, Any] = {
         "lexemes": list(weights),
         "idf": [weights[lexeme] for lexeme in weights],
@@ -454,15 +498,11 @@ async def _bm25(
         **_filter_params(filters),
         **(params or {}),
     }
-    if ids is not None:
-        values["ids"] = ids
     return list((await db.execute(stmt, values)).all())
 
 
 @functools.cache
-def _bm25_statement(
-    model: Any, columns: tuple[Any, ...], shape: tuple[str, ...], by_ids: bool, has_rare: bool, tiers: int
-) -> Any:
+def _bm25_statement(model: Any, columns: tuple[Any, ...], shape: tuple[str, ...], has_rare: bool, tiers: int) -> Any:
     """The BM25 statement of one shape, built once; everything that varies is a bind parameter."""
     tsv = model.search_tsv
     filters = _bound_filters(shape)
@@ -471,8 +511,6 @@ def _bm25_statement(
         # The candidates carry their tsvector and its length, so that scoring reads each row once and
         # measures it once; the session is joined only when a filter is about it.
         stmt = select(model.id.label("id"), tsv.label("tsv"), _doc_length(tsv).label("dl"))
-        if by_ids:
-            stmt = stmt.where(model.id == any_(_IDS))
         if model is SessionEvent:
             if _needs_session(filters):
                 stmt = stmt.join(AgentSession, AgentSession.id == SessionEvent.session_id)
@@ -483,8 +521,6 @@ def _bm25_statement(
         return tsv.op("@@")(func.to_tsquery("simple", bindparam(name, type_=Text())))
 
     parts: list[Any] = []
-    if by_ids:
-        parts.append(base().where(tsv.op("@@")(func.to_tsquery("simple", func.array_to_string(_LEXEMES, " | ")))))
     if has_rare:
         parts.append(base().where(matching("rare")))
     if tiers:
@@ -499,17 +535,7 @@ def _bm25_statement(
     # A CTE: both halves of the scoring read it, and it must be fetched once.
     candidates = (parts[0].union_all(*parts[1:]) if len(parts) > 1 else parts[0]).cte("candidates")
 
-    # Each candidate's occurrences of the query lexemes, in one unnest: every other lexeme deleted
-    # (their positions and weights kept), an occurrence in the row's own text (weight A) counting 1
-    # and one in its context CONTEXT_WEIGHT.
-    ctsv = candidates.c.tsv
-    reduced = func.ts_delete(ctsv, func.tsvector_to_array(func.ts_delete(ctsv, _LEXEMES)))
-    u = func.unnest(reduced).table_valued("lexeme", "positions", "weights").alias("u")
-    in_context = func.cardinality(func.array_remove(u.c.weights, literal_column("'A'")))
-    tf = func.cardinality(u.c.positions) - (1 - CONTEXT_WEIGHT) * in_context
-    term_idf = Grouping(_IDF)[func.array_position(_LEXEMES, u.c.lexeme)]
-    norm = BM25_K1 * (1 - BM25_B + BM25_B * candidates.c.dl / _AVG_LENGTH)
-    bm25 = func.sum(term_idf * tf * (BM25_K1 + 1) / (tf + norm))
+    u, bm25 = _term_scores(candidates.c.tsv, candidates.c.dl, _LEXEMES, _IDF, _AVG_LENGTH)
     row = select(bm25.label("bm25"), func.count().label("matched")).select_from(u).lateral("scores")
     scored = (
         select(candidates.c.id, row.c.bm25, row.c.matched)
@@ -559,19 +585,6 @@ async def keyword_search(
         )
         for r in rows
     ]
-
-
-async def keyword_scores(
-    db: DB, table: str, lexemes: list[str], df: dict[str, float], stats: TableStats, ids: list[uuid.UUID]
-) -> dict[uuid.UUID, float]:
-    """BM25 of the given rows (those holding a query lexeme) for the query: a session's match when
-    its events are candidates."""
-    if not lexemes or not ids:
-        return {}
-    weights = {lexeme: idf(stats.rows, df[lexeme]) for lexeme in lexemes}
-    model = SessionEvent if table == "events" else AgentSession
-    rows = await _bm25(db, model, (model.id,), lexemes, weights, stats, ([], None, 0), limit=len(ids), ids=ids)
-    return {r.id: float(r.bm25) for r in rows}
 
 
 async def cosines(

@@ -31,7 +31,7 @@ from archon_mcp.embeddings import Embedder, calibrate
 from archon_mcp.errors import EmbeddingError
 from archon_mcp.repositories import embeddings as queue
 from archon_mcp.repositories import search as repo
-from archon_mcp.repositories.search import Candidate, Extras, SearchFilters, TableStats
+from archon_mcp.repositories.search import Candidate, Extras, SearchFilters, SessionTerms, TableStats
 from archon_mcp.schemas import (
     EventHit,
     EventSearchResults,
@@ -127,10 +127,6 @@ def _summary(pool: EventPool | SessionPool) -> dict[str, Any]:
         "pending_embeddings": pool.pending,
         "notice": pool.notice,
     }
-
-
-async def _no_scores() -> dict[Any, float]:
-    return {}
 
 
 def _float(value: Any) -> float | None:
@@ -416,33 +412,39 @@ class SearchService:
 
         model = self._embedder.model
         embedding = asyncio.create_task(self._query_vector(text, mode))
+        lexemes_found = asyncio.create_task(self._lexemes(text, tables)) if mode != "semantic" else None
 
-        async def keyword() -> tuple[list[str], dict[str, dict[str, float]], list[Candidate], bool]:
-            lexemes, df = await self._lexemes(text, tables)
+        def with_terms(lexemes: list[str], df: dict[str, dict[str, float]]) -> Extras:
+            """With the query's lexemes, each candidate event brings its session's BM25 along."""
+            if not (evidence and lexemes):
+                return extras
+            return dataclasses.replace(extras, session_terms=self._session_terms(lexemes, df["sessions"]))
+
+        async def keyword() -> tuple[list[Candidate], bool]:
+            assert lexemes_found is not None
+            lexemes, df = await lexemes_found
             vector = await self._vector_soon(embedding)
-            ask = dataclasses.replace(extras, vector=vector, model_name=model) if vector is not None else extras
-            found = await self._keyword("events", lexemes, df["events"], pool, filters, ask)
-            return lexemes, df, found, vector is not None
+            ask = with_terms(lexemes, df)
+            if vector is not None:
+                ask = dataclasses.replace(ask, vector=vector, model_name=model)
+            return await self._keyword("events", lexemes, df["events"], pool, filters, ask), vector is not None
 
         # BM25 runs on its own connection while the query is embedded and the vector search runs;
         # so does the count of rows still waiting for a vector, once the search has waited for them.
-        found = asyncio.create_task(keyword()) if mode != "semantic" else None
+        found = asyncio.create_task(keyword()) if lexemes_found is not None else None
         backlog: asyncio.Task[int] | None = None
         try:
             vector, notice = await asyncio.shield(embedding)
             backlog = asyncio.create_task(self._pending("events"))
+            lexemes, df = await lexemes_found if lexemes_found is not None else ([], {})
+            semantic = await self._semantic("events", vector, pool, filters, with_terms(lexemes, df))
+            keyword_events, scored = await found if found is not None else ([], True)
+            # Unless BM25 had the query's vector, the keyword-only rows' cosines (and their
+            # sessions') are looked up now, beside the count of the backlog.
             with_vector = dataclasses.replace(extras, vector=vector, model_name=model)
-            semantic = await self._semantic("events", vector, pool, filters, extras)
-            lexemes, df, keyword_events, scored = await found if found is not None else ([], {}, [], True)
-            # What fusion needs besides the two lists, side by side on their own connections: the
-            # sessions' BM25, the backlog, and unless BM25 had the query's vector, the keyword-only
-            # rows' cosines (and their sessions').
-            session_ids = {c.row.session_id for c in [*semantic, *keyword_events]}
             semantic_ids = {c.row.id for c in semantic}
-            (keyword_events, session_cosines), session_scores, pending = await asyncio.gather(
-                self._with_cosines("events", keyword_events, with_vector, semantic_ids, scored),
-                self._session_scores(session_ids, lexemes, df.get("sessions", {})) if evidence else _no_scores(),
-                backlog,
+            (keyword_events, session_cosines), pending = await asyncio.gather(
+                self._with_cosines("events", keyword_events, with_vector, semantic_ids, scored), backlog
             )
             lists: list[tuple[MatchSource, list[Candidate]]] = []
             if vector is not None:
@@ -451,15 +453,21 @@ class SearchService:
                 lists.append(("keyword", keyword_events))
             events = _fuse(lists)
         except BaseException:
-            await self._cancel((found, backlog, embedding))
+            await self._cancel((found, backlog, embedding, lexemes_found))
             raise
         sessions: dict[Any, Hit] = {}
         if evidence:
+            candidates = [*semantic, *keyword_events]
             if vector is not None:
                 session_cosines.update((c.row.session_id, c.row.session_cosine) for c in semantic)
+            with_bm25 = bool(lexemes)
             sessions = {
-                sid: Hit(row=None, cosine=session_cosines.get(sid), bm25=session_scores.get(sid, 0.0))
-                for sid in session_ids
+                c.row.session_id: Hit(
+                    row=None,
+                    cosine=session_cosines.get(c.row.session_id),
+                    bm25=float(c.row.session_bm25 or 0.0) if with_bm25 else 0.0,
+                )
+                for c in candidates
             }
         neighbours: dict[Any, tuple[Any, Any]] = {}
         if extras.neighbours:
@@ -467,14 +475,10 @@ class SearchService:
         window = self._window(text, filters.since, filters.until) if mode == "hybrid" else None
         return EventPool(mode, thr, lim, window, events, sessions, pending, notice, text, neighbours)
 
-    async def _session_scores(self, ids: set[Any], lexemes: list[str], df: dict[str, float]) -> dict[Any, float]:
-        """The BM25 of these sessions (their summary and metadata): the evidence their events draw
-        on, for exactly the candidates' sessions."""
-        if not lexemes or not ids:
-            return {}
-        async with self._db.connect() as conn:
-            stats = await self._table_stats(conn, "sessions")
-            return await repo.keyword_scores(conn, "sessions", lexemes, df, stats, list(ids))
+    def _session_terms(self, lexemes: list[str], df: dict[str, float]) -> SessionTerms:
+        """The query's lexemes weighed for the sessions table (BM25 of each candidate's session)."""
+        stats = self._stats["sessions"][1]  # read by `_lexemes` for this search
+        return SessionTerms(lexemes, [repo.idf(stats.rows, df[lexeme]) for lexeme in lexemes], stats.avg_length)
 
     def rank_events(self, pool: EventPool, weights: ranking.Weights | None = None) -> list[Hit]:
         weights = weights or self.weights

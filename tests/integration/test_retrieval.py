@@ -3,6 +3,7 @@ time named in the query. Real PostgreSQL, real MCP client, the real local model.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -72,7 +73,8 @@ async def test_the_rows_holding_most_common_query_words_are_ranked_when_they_do_
 async def test_bm25_scores_are_the_documented_formula(app, client) -> None:
     """The SQL's BM25 equals the formula of docs/SEARCH.md computed here from each row's lexemes:
     Lucene's idf, k1 and b, an occurrence in the row's context (the event before it) counting
-    CONTEXT_WEIGHT of one in its own text, in the term frequency and in the document length."""
+    CONTEXT_WEIGHT of one in its own text, in the term frequency and in the document length; and so
+    does the BM25 of each candidate's session (`session_bm25`, the evidence an event draws on)."""
     import math
 
     from archon_mcp.repositories import search as repo
@@ -85,41 +87,51 @@ async def test_bm25_scores_are_the_documented_formula(app, client) -> None:
         "deploy deploy deploy of the search service",
         "billing invoices are sent on Monday",
     ])  # fmt: skip
+    await call(
+        client, "archon_end_session", session_id=sid, summary="Fixed the billing deploy; a rollback was planned."
+    )
+    for summary in ("Planned the rollback of the search deploy.", "Wrote the billing invoices.", "Lunch."):
+        other = await _session(client)
+        await call(client, "archon_end_session", session_id=other, summary=summary)
     query = "billing deploy rollback"
     async with app.database.connect() as conn:
-        stats = await repo.table_stats(conn, "events")
-        lexemes, df = await repo.lexemes_and_frequencies(conn, query, {"events": stats})
+        stats = {table: await repo.table_stats(conn, table) for table in ("events", "sessions")}
+        lexemes, df = await repo.lexemes_and_frequencies(conn, query, stats)
+        idf = [repo.idf(stats["sessions"].rows, df["sessions"][lexeme]) for lexeme in lexemes]
+        terms = repo.SessionTerms(lexemes, idf, stats["sessions"].avg_length)
         found = await repo.keyword_search(
-            conn, "events", lexemes, df["events"], stats, limit=10, filters=repo.SearchFilters(session_id=sid)
-        )
-        rows = await conn.execute(
-            text("SELECT e.id, u.lexeme, u.weights FROM archon_session_events e, "
-                 "unnest(e.search_tsv) u WHERE e.session_id = :sid"), {"sid": sid}
+            conn, "events", lexemes, df["events"], stats["events"], limit=10,
+            filters=repo.SearchFilters(session_id=sid), extras=repo.Extras(session_terms=terms),
         )  # fmt: skip
         vectors: dict = {}
-        for event_id, lexeme, weights in rows.all():
-            vectors.setdefault(event_id, {})[lexeme] = weights
-    assert lexemes == ["bill", "deploy", "rollback"] and stats.rows == 5
+        for table in ("archon_session_events", "archon_sessions"):
+            rows = await conn.execute(text(f"SELECT t.id, u.lexeme, u.weights FROM {table} t, unnest(t.search_tsv) u"))
+            for row_id, lexeme, weights in rows.all():
+                vectors.setdefault(row_id, {})[lexeme] = weights
+    assert lexemes == ["bill", "deploy", "rollback"] and stats["events"].rows == 5 and stats["sessions"].rows == 4
 
-    def reference(terms: dict[str, list[str]]) -> float:
+    def reference(terms: dict[str, list[str]], table: str) -> float:
         own = sum(1 for weights in terms.values() if "A" in weights)
         context = sum(1 for weights in terms.values() if any(w != "A" for w in weights))
         length = own + repo.CONTEXT_WEIGHT * context
-        total = 0.0
+        total, rows = 0.0, stats[table].rows
         for lexeme in lexemes:
             weights = terms.get(lexeme, [])
             tf = sum(1.0 if w == "A" else repo.CONTEXT_WEIGHT for w in weights)
             if not tf:
                 continue
-            idf = math.log(1 + (stats.rows - df["events"][lexeme] + 0.5) / (df["events"][lexeme] + 0.5))
-            norm = repo.BM25_K1 * (1 - repo.BM25_B + repo.BM25_B * length / stats.avg_length)
+            idf = math.log(1 + (rows - df[table][lexeme] + 0.5) / (df[table][lexeme] + 0.5))
+            norm = repo.BM25_K1 * (1 - repo.BM25_B + repo.BM25_B * length / stats[table].avg_length)
             total += idf * tf * (repo.BM25_K1 + 1) / (tf + norm)
         return total
 
-    expected = {event_id: reference(terms) for event_id, terms in vectors.items() if set(terms) & set(lexemes)}
-    assert {c.row.id: c.bm25 for c in found} == pytest.approx(expected, rel=1e-9)
+    events = {c.row.id: c for c in found}
+    expected = {event_id: reference(vectors[event_id], "events") for event_id in events}
+    assert {event_id: c.bm25 for event_id, c in events.items()} == pytest.approx(expected, rel=1e-9)
     assert len(found) == 5  # every row holds 'bill' in its context: the session's project
     assert not any(c.all_terms for c in found)  # no row holds 'rollback' ('rolled' is another lexeme)
+    session_bm25 = reference(vectors[uuid.UUID(sid)], "sessions")
+    assert session_bm25 > 0 and all(c.row.session_bm25 == pytest.approx(session_bm25, rel=1e-9) for c in found)
 
 
 async def test_an_event_is_found_through_the_event_before_it(client) -> None:
@@ -313,7 +325,7 @@ async def test_keyword_rows_rank_the_same_whether_bm25_waited_for_the_query_vect
     app, client, monkeypatch
 ) -> None:
     """BM25 returns its rows' cosines itself when the query's vector comes within
-    VECTOR_WAIT_SECONDS, else they are looked up after (a slow provider is not waited for): the
+    VECTOR_WAIT_SECONDS, else they are looked up after it (a slow provider is not waited for): the
     results are the same either way."""
     from archon_mcp.services import search as service_module
 
@@ -332,8 +344,15 @@ async def test_keyword_rows_rank_the_same_whether_bm25_waited_for_the_query_vect
     monkeypatch.setattr(service_module.repo, "keyword_search", spied)
     monkeypatch.setattr(service_module, "VECTOR_WAIT_SECONDS", 30.0)
     waited = await call(client, "archon_search_events", **query)
-    monkeypatch.setattr(service_module, "VECTOR_WAIT_SECONDS", 0.0)
-    app.search._query_cache.clear()  # so that the vector is not ready at once
+    monkeypatch.setattr(service_module, "VECTOR_WAIT_SECONDS", 0.05)
+    app.search._query_cache.clear()  # the vector is made again, by a provider slower than the wait
+    embed = app.search._embedder.embed
+
+    async def slow_embed(texts):
+        await anyio.sleep(0.3)
+        return await embed(texts)
+
+    monkeypatch.setattr(app.search._embedder, "embed", slow_embed)
     looked_up = await call(client, "archon_search_events", **query)
     assert with_vector == [True, False]  # BM25 had the vector the first time, not the second
     assert len(waited["results"]) == 6
