@@ -28,7 +28,7 @@ import workload
 TIMES: dict[str, list[float]] = {}
 REPOSITORY_STEPS = (
     "lexemes_and_frequencies", "_bm25", "keyword_search", "cosines", "semantic_events",
-    "semantic_sessions", "session_candidates", "sessions_by_id", "events_by_id", "tune_hnsw",
+    "semantic_sessions", "sessions_by_id", "events_by_id", "tune_hnsw",
 )  # fmt: skip
 SERVICE_STEPS = ("_query_vector", "_semantic", "_lexemes", "_keyword", "_with_cosines", "_pending")
 

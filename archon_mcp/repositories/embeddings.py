@@ -126,9 +126,12 @@ async def record_failure(
 
 
 async def pending_counts(db: AsyncSession) -> dict[str, int]:
-    sessions = await db.scalar(select(func.count()).where(AgentSession.needs_embedding))
-    events = await db.scalar(select(func.count()).where(SessionEvent.needs_embedding))
-    return {"sessions": int(sessions or 0), "events": int(events or 0)}
+    """Rows waiting for a vector, per table, in one statement (each count reads the partial index
+    `WHERE needs_embedding`)."""
+    sessions = select(func.count()).where(AgentSession.needs_embedding).scalar_subquery()
+    events = select(func.count()).where(SessionEvent.needs_embedding).scalar_subquery()
+    counts = (await db.execute(select(sessions, events))).one()
+    return {"sessions": int(counts[0] or 0), "events": int(counts[1] or 0)}
 
 
 async def retype_vectors(db: AsyncSession, dimensions: int) -> None:

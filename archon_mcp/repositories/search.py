@@ -125,6 +125,7 @@ class Extras:
     neighbours: bool = False  # events: the previous and next event of the session (`previous`, `next`)
     session_cosine: bool = False  # events: their session's cosine to the query (`session_cosine`)
     session_terms: SessionTerms | None = None  # events: their session's BM25 for the query (`session_bm25`)
+    session_started: bool = False  # events: when their session started (`session_started_at`)
 
 
 @dataclass(frozen=True)
@@ -173,13 +174,13 @@ def _extra_columns(model: Any, extras: Extras, *, cosine: bool) -> tuple[Any, ..
     events = model is SessionEvent
     return _built_columns(
         model, cosine and with_vector, events and extras.neighbours, events and extras.session_cosine and with_vector,
-        events and extras.session_terms is not None,
+        events and extras.session_terms is not None, events and extras.session_started,
     )  # fmt: skip
 
 
 @functools.cache
 def _built_columns(
-    model: Any, cosine: bool, neighbours: bool, session_cosine: bool, session_bm25: bool
+    model: Any, cosine: bool, neighbours: bool, session_cosine: bool, session_bm25: bool, session_started: bool
 ) -> tuple[Any, ...]:
     columns: list[Any] = []
     if cosine:
@@ -214,6 +215,10 @@ def _built_columns(
         terms, bm25 = _term_scores(session.search_tsv, length, _SESSION_LEXEMES, _SESSION_IDF, _SESSION_AVG_LENGTH)
         probe = select(bm25).select_from(session).join(terms, true())
         columns.append(probe.where(session.id == SessionEvent.session_id).scalar_subquery().label("session_bm25"))
+    if session_started:
+        session = aliased(AgentSession)
+        started = select(session.started_at).where(session.id == SessionEvent.session_id)
+        columns.append(started.scalar_subquery().label("session_started_at"))
     return tuple(columns)
 
 
@@ -631,17 +636,3 @@ async def events_by_id(db: DB, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
     if not ids:
         return {}
     return {row.id: row for row in (await db.execute(_by_ids(SessionEvent, EVENT_COLUMNS), {"ids": ids})).all()}
-
-
-async def session_candidates(
-    db: DB, ids: list[uuid.UUID], filters: SearchFilters, extras: Extras = Extras()
-) -> list[Candidate]:
-    """These sessions as candidates (light rows, their cosine when `extras` has the query vector),
-    those that pass the filters: the sessions a search found only through their events."""
-    if not ids:
-        return []
-    columns = (*SESSION_KEYS, *_extra_columns(AgentSession, extras, cosine=True))
-    stmt = _by_ids(AgentSession, columns, _filter_shape(filters))
-    with_cosine = extras.vector is not None
-    rows = (await db.execute(stmt, {**_params(extras), **_filter_params(filters), "ids": ids})).all()
-    return [Candidate(row=r, cosine=_float(r.cosine) if with_cosine else None) for r in rows]

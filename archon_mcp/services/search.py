@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from archon_mcp.config import Settings
 from archon_mcp.db import Database
@@ -131,6 +131,17 @@ def _summary(pool: EventPool | SessionPool) -> dict[str, Any]:
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+class SessionKey(NamedTuple):
+    """A session's light row (repositories/search.SESSION_KEYS) as an event candidate brings it."""
+
+    id: uuid.UUID
+    started_at: datetime
+
+
+def _in_range(moment: datetime, since: datetime | None, until: datetime | None) -> bool:
+    return (since is None or moment >= since) and (until is None or moment < until)
 
 
 def _in_window(moment: datetime | None, window: Window | None) -> bool:
@@ -566,51 +577,71 @@ class SearchService:
             agent=filters.agent, project_id=filters.project_id, active_only=filters.active_only
         )
 
-        async def keyword() -> tuple[list[Candidate], list[Candidate]]:
-            lexemes, df = await self._lexemes(text, ("sessions", "events"))
-            return await asyncio.gather(
-                self._keyword("sessions", lexemes, df["sessions"], pool, filters, Extras()),
-                self._keyword("events", lexemes, df["events"], pool, event_filters, Extras()),
+        # An event candidate brings its session's start and cosine: the sessions found only through
+        # their events need no statement of their own.
+        event_extras = Extras(session_cosine=True, session_started=True)
+        embedding = asyncio.create_task(self._query_vector(text, mode))
+        lexemes_found = asyncio.create_task(self._lexemes(text, ("sessions", "events"))) if mode != "semantic" else None
+
+        async def keyword() -> tuple[list[Candidate], list[Candidate], bool]:
+            assert lexemes_found is not None
+            lexemes, df = await lexemes_found
+            vector = await self._vector_soon(embedding)
+            sessions_extras, events_extras = Extras(), event_extras
+            if vector is not None:
+                sessions_extras = Extras(vector=vector, model_name=model)
+                events_extras = dataclasses.replace(event_extras, vector=vector, model_name=model)
+            sessions, events = await asyncio.gather(
+                self._keyword("sessions", lexemes, df["sessions"], pool, filters, sessions_extras),
+                self._keyword("events", lexemes, df["events"], pool, event_filters, events_extras),
             )
+            return sessions, events, vector is not None
 
         # BM25 over sessions and over events, each on its own connection, while the query is
         # embedded and the vector searches run.
-        found = asyncio.create_task(keyword()) if mode != "semantic" else None
+        found = asyncio.create_task(keyword()) if lexemes_found is not None else None
         backlog: asyncio.Task[int] | None = None
         try:
-            vector, notice = await self._query_vector(text, mode)
+            vector, notice = await asyncio.shield(embedding)
             backlog = asyncio.create_task(self._pending("sessions"))  # after the wait for them
             semantic, semantic_events = await asyncio.gather(
                 self._semantic("sessions", vector, pool, filters, Extras()),
-                self._semantic("events", vector, pool, event_filters, Extras()),
+                self._semantic("events", vector, pool, event_filters, event_extras),
             )
-            keyword_sessions, keyword_events = await found if found is not None else ([], [])
-            # Sessions found only through their events (their time and own similarity) are looked up
-            # beside the keyword-only rows' cosines: both depend on the candidate lists alone.
+            keyword_sessions, keyword_events, scored = await found if found is not None else ([], [], True)
+            # Unless BM25 had the query's vector, the keyword-only rows' cosines (and for events
+            # their sessions') are looked up now, beside the count of the backlog.
             extras = Extras(vector=vector, model_name=model)
-            known = {c.row.id for c in [*semantic, *keyword_sessions]}
-            missing = list({c.row.session_id for c in [*semantic_events, *keyword_events]} - known)
-            (keyword_sessions, _), (keyword_events, _), pending, through_events = await asyncio.gather(
-                self._with_cosines("sessions", keyword_sessions, extras, {c.row.id for c in semantic}),
-                self._with_cosines("events", keyword_events, extras, {c.row.id for c in semantic_events}),
+            (keyword_sessions, _), (keyword_events, session_cosines), pending = await asyncio.gather(
+                self._with_cosines("sessions", keyword_sessions, extras, {c.row.id for c in semantic}, scored),
+                self._with_cosines(
+                    "events", keyword_events, dataclasses.replace(extras, session_cosine=True),
+                    {c.row.id for c in semantic_events}, scored,
+                ),
                 backlog,
-                self._on_own_connection(repo.session_candidates, missing, filters, extras),
-            )
+            )  # fmt: skip
             lists: list[tuple[MatchSource, list[Candidate]]] = []
             event_lists: list[tuple[MatchSource, list[Candidate]]] = []
             if vector is not None:
                 lists.append(("semantic", semantic))
                 event_lists.append(("semantic", semantic_events))
+                session_cosines.update((c.row.session_id, _float(c.row.session_cosine)) for c in semantic_events)
             if found is not None:
                 lists.append(("keyword", keyword_sessions))
                 event_lists.append(("keyword", keyword_events))
             sessions = _fuse(lists)
             events = _fuse(event_lists)
-            for candidate in through_events:
-                sessions[candidate.row.id] = Hit(row=candidate.row, cosine=candidate.cosine)
         except BaseException:
-            await self._cancel((found, backlog))
+            await self._cancel((found, backlog, embedding, lexemes_found))
             raise
+        # The sessions found only through their events, those that pass the time filters (the others
+        # were applied to the events).
+        for c in [*semantic_events, *keyword_events]:
+            started = c.row.session_started_at
+            if c.row.session_id in sessions or not _in_range(started, filters.since, filters.until):
+                continue
+            key = SessionKey(id=c.row.session_id, started_at=started)
+            sessions[key.id] = Hit(row=key, cosine=session_cosines.get(key.id))
         window = self._window(text, filters.since, filters.until) if mode == "hybrid" else None
         return SessionPool(mode, thr, lim, window, sessions, events, pending, notice, text)
 

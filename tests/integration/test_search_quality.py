@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,30 @@ async def test_session_without_summary_is_found_through_its_events(client) -> No
     assert [r["id"] for r in found["results"]] == [unsummarised["id"]]
     assert found["results"][0]["summary"] is None
     assert "events" in found["results"][0]["matched_by"]
+
+
+async def test_a_session_found_through_its_events_obeys_the_time_filters(client) -> None:
+    """`since` / `until` bound a session's start, for the sessions found only through their events
+    too (their start comes with the events, not from a lookup of its own)."""
+    session = await call(client, "archon_create_session", agent="gemini", metadata={"task": "db upgrade"})
+    await call(
+        client,
+        "archon_add_event",
+        session_id=session["id"],
+        event_type="error_encountered",
+        event_data={"error": "alembic upgrade failed: the database migration hit a foreign key violation"},
+    )
+    started = datetime.fromisoformat(session["started_at"])
+    query = {"query": "database migration errors", "threshold": 0.0}
+    for mode in ("hybrid", "keyword", "semantic"):
+        inside = await call(
+            client, "archon_search_sessions", mode=mode, since=(started - timedelta(hours=1)).isoformat(), **query
+        )
+        assert [r["id"] for r in inside["results"]] == [session["id"]], mode
+        assert "events" in inside["results"][0]["matched_by"]
+        for bounds in ({"since": (started + timedelta(seconds=1)).isoformat()}, {"until": started.isoformat()}):
+            outside = await call(client, "archon_search_sessions", mode=mode, **bounds, **query)
+            assert outside["results"] == [], (mode, bounds)
 
 
 async def test_summary_change_is_re_embedded(client, app) -> None:
