@@ -6,6 +6,10 @@ full rows and returning the light rows the search reads (id, session and time).
 
     .venv/bin/python bench/scale.py --sizes 100000 --mcp-sizes '' --keep --data-dir /tmp/archon-bench/s6
     .venv/bin/python bench/search_steps.py --data-dir /tmp/archon-bench/s6      # ~1 min
+    ARCHON_BENCH_SRC=/tmp/snap-old .venv/bin/python bench/search_steps.py --data-dir /tmp/archon-bench/s6
+
+With ARCHON_BENCH_SRC, the server code is that source tree's (a frozen snapshot), as in the other
+scripts. "server CPU" is the process's CPU time per search, the in-process query embedding included.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if src := os.environ.get("ARCHON_BENCH_SRC"):  # as bench/_serve.py: the snapshot, not the checkout
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__ + str(f)]
+    sys.path.insert(0, src)
 
 import workload
 
@@ -81,11 +88,13 @@ async def main_async(args: argparse.Namespace) -> None:
             await search(query=query, limit=10, threshold=0.0)
         TIMES.clear()
         total = []
+        cpu = time.process_time()
         for query in queries:
             t0 = time.perf_counter()
             await search(query=f"{query} x", limit=10, threshold=0.0)
             total.append((time.perf_counter() - t0) * 1000)
-        print(f"{kind}: whole search {pct(total)}")
+        cpu_ms = (time.process_time() - cpu) / len(queries) * 1000
+        print(f"{kind}: whole search {pct(total)}; server CPU {cpu_ms:.1f} ms per search")
         for name, values in sorted(TIMES.items()):
             print(f"    {name:<26} n={len(values):<4} {pct(values)}")
 
