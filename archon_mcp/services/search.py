@@ -133,6 +133,20 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+class Lexemes(NamedTuple):
+    """A query's lexemes, their document frequency per table, and the tables' BM25 statistics."""
+
+    lexemes: list[str]
+    df: dict[str, dict[str, float]]
+    stats: dict[str, TableStats]
+
+    def session_terms(self) -> SessionTerms:
+        """The lexemes weighed for the sessions table: what each candidate event's session BM25 needs."""
+        sessions = self.stats["sessions"]
+        idf = [repo.idf(sessions.rows, self.df["sessions"][lexeme]) for lexeme in self.lexemes]
+        return SessionTerms(self.lexemes, idf, sessions.avg_length)
+
+
 class SessionKey(NamedTuple):
     """A session's light row (repositories/search.SESSION_KEYS) as an event candidate brings it."""
 
@@ -282,11 +296,12 @@ class SearchService:
                 conn, vector, model_name=self._embedder.model, limit=pool, filters=filters, extras=extras
             )
 
-    async def _lexemes(self, text: str, tables: tuple[str, ...]) -> tuple[list[str], dict[str, dict[str, float]]]:
+    async def _lexemes(self, text: str, tables: tuple[str, ...]) -> Lexemes:
         """The query's lexemes and their document frequencies in each table, in one statement."""
         async with self._db.connect() as conn:
             stats = {table: await self._table_stats(conn, table) for table in tables}
-            return await repo.lexemes_and_frequencies(conn, text, stats)
+            lexemes, df = await repo.lexemes_and_frequencies(conn, text, stats)
+            return Lexemes(lexemes, df, stats)
 
     async def _keyword(
         self, table: Literal["events", "sessions"], lexemes: list[str], df: dict[str, float], pool: int, filters, extras
@@ -425,20 +440,21 @@ class SearchService:
         embedding = asyncio.create_task(self._query_vector(text, mode))
         lexemes_found = asyncio.create_task(self._lexemes(text, tables)) if mode != "semantic" else None
 
-        def with_terms(lexemes: list[str], df: dict[str, dict[str, float]]) -> Extras:
+        def with_terms(query: Lexemes) -> Extras:
             """With the query's lexemes, each candidate event brings its session's BM25 along."""
-            if not (evidence and lexemes):
+            if not (evidence and query.lexemes):
                 return extras
-            return dataclasses.replace(extras, session_terms=self._session_terms(lexemes, df["sessions"]))
+            return dataclasses.replace(extras, session_terms=query.session_terms())
 
         async def keyword() -> tuple[list[Candidate], bool]:
             assert lexemes_found is not None
-            lexemes, df = await lexemes_found
+            query = await lexemes_found
             vector = await self._vector_soon(embedding)
-            ask = with_terms(lexemes, df)
+            ask = with_terms(query)
             if vector is not None:
                 ask = dataclasses.replace(ask, vector=vector, model_name=model)
-            return await self._keyword("events", lexemes, df["events"], pool, filters, ask), vector is not None
+            found = await self._keyword("events", query.lexemes, query.df["events"], pool, filters, ask)
+            return found, vector is not None
 
         # BM25 runs on its own connection while the query is embedded and the vector search runs;
         # so does the count of rows still waiting for a vector, once the search has waited for them.
@@ -447,8 +463,8 @@ class SearchService:
         try:
             vector, notice = await asyncio.shield(embedding)
             backlog = asyncio.create_task(self._pending("events"))
-            lexemes, df = await lexemes_found if lexemes_found is not None else ([], {})
-            semantic = await self._semantic("events", vector, pool, filters, with_terms(lexemes, df))
+            query_lexemes = await lexemes_found if lexemes_found is not None else Lexemes([], {}, {})
+            semantic = await self._semantic("events", vector, pool, filters, with_terms(query_lexemes))
             keyword_events, scored = await found if found is not None else ([], True)
             # Unless BM25 had the query's vector, the keyword-only rows' cosines (and their
             # sessions') are looked up now, beside the count of the backlog.
@@ -471,7 +487,7 @@ class SearchService:
             candidates = [*semantic, *keyword_events]
             if vector is not None:
                 session_cosines.update((c.row.session_id, c.row.session_cosine) for c in semantic)
-            with_bm25 = bool(lexemes)
+            with_bm25 = bool(query_lexemes.lexemes)
             sessions = {
                 c.row.session_id: Hit(
                     row=None,
@@ -485,11 +501,6 @@ class SearchService:
             neighbours = {c.row.id: (c.row.previous, c.row.next) for c in [*semantic, *keyword_events]}
         window = self._window(text, filters.since, filters.until) if mode == "hybrid" else None
         return EventPool(mode, thr, lim, window, events, sessions, pending, notice, text, neighbours)
-
-    def _session_terms(self, lexemes: list[str], df: dict[str, float]) -> SessionTerms:
-        """The query's lexemes weighed for the sessions table (BM25 of each candidate's session)."""
-        stats = self._stats["sessions"][1]  # read by `_lexemes` for this search
-        return SessionTerms(lexemes, [repo.idf(stats.rows, df[lexeme]) for lexeme in lexemes], stats.avg_length)
 
     def rank_events(self, pool: EventPool, weights: ranking.Weights | None = None) -> list[Hit]:
         weights = weights or self.weights
@@ -585,7 +596,7 @@ class SearchService:
 
         async def keyword() -> tuple[list[Candidate], list[Candidate], bool]:
             assert lexemes_found is not None
-            lexemes, df = await lexemes_found
+            lexemes, df, _ = await lexemes_found
             vector = await self._vector_soon(embedding)
             sessions_extras, events_extras = Extras(), event_extras
             if vector is not None:
