@@ -19,6 +19,7 @@ Several configurations (--hnsw 16:64,24:128) share one load and one exact search
     .venv/bin/python bench/scale.py                          # 10k and 100k, ~5 min
     .venv/bin/python bench/scale.py --sizes 10000,100000,1000000
     .venv/bin/python bench/scale.py --sizes 100000 --mcp-sizes '' --hnsw 16:64,24:128 --tag _hnsw
+    .venv/bin/python bench/scale.py --sizes 100000 --also-src /tmp/snap-old --mcp-rounds 2   # A B B A
 """
 
 from __future__ import annotations
@@ -259,7 +260,9 @@ def recall(approx: list[list], exact: list[list]) -> float:
     return round(hits / sum(len(e) for e in exact), 4)
 
 
-async def mcp_search(data_dir: Path, n_queries: int, src: str | None = None) -> dict:
+async def mcp_samples(data_dir: Path, n_queries: int, src: str | None = None) -> tuple[list, list, list]:
+    """One stdio server (the checkout's code, or `src`'s): its search_events and search_sessions
+    latencies and the number of results of each event search."""
     env = server_env(data_dir, DB)
     if src:
         env["ARCHON_BENCH_SRC"] = src
@@ -284,11 +287,30 @@ async def mcp_search(data_dir: Path, n_queries: int, src: str | None = None) -> 
             t0 = time.perf_counter()
             await client.call_tool("archon_search_sessions", {"query": q, "limit": 10, "threshold": 0})
             s_samples.append((time.perf_counter() - t0) * 1000)
-    return {
-        "search_events_ms": percentiles(samples),
-        "search_sessions_ms": percentiles(s_samples),
-        "mean_results": round(sum(found) / len(found), 1),
-    }
+    return samples, s_samples, found
+
+
+async def mcp_search(data_dir: Path, n_queries: int, srcs: list[str | None], rounds: int = 1) -> list[dict]:
+    """MCP search latency of each source tree (None: the checkout's), `rounds` times each, in turns
+    whose order flips every round (A B, B A, ...), so that neither version always runs first on a
+    cold store; each tree's samples are pooled over its rounds."""
+    pooled: list[tuple[list, list, list]] = [([], [], []) for _ in srcs]
+    for round_ in range(rounds):
+        order = list(range(len(srcs)))
+        for i in order if round_ % 2 == 0 else order[::-1]:
+            log(f"MCP searches, round {round_ + 1} of {rounds}, with {srcs[i] or 'the checkout'}")
+            for into, got in zip(pooled[i], await mcp_samples(data_dir, n_queries, srcs[i]), strict=True):
+                into.extend(got)
+    return [
+        {
+            **({"src": src} if src else {}),
+            "rounds": rounds,
+            "search_events_ms": percentiles(events),
+            "search_sessions_ms": percentiles(sessions),
+            "mean_results": round(sum(found) / len(found), 1),
+        }
+        for src, (events, sessions, found) in zip(srcs, pooled, strict=True)
+    ]
 
 
 async def main_async(args: argparse.Namespace) -> dict:
@@ -352,13 +374,11 @@ async def main_async(args: argparse.Namespace) -> dict:
                     row.setdefault("pending_count_ms", {})[label] = round((time.perf_counter() - t0) * 1000, 2)
                 if size in args.mcp_sizes and i_config == 0:
                     log(f"MCP searches at {size}")
-                    row["mcp"] = await mcp_search(args.data_dir, args.mcp_queries)
+                    srcs = [None, args.also_src] if args.also_src else [None]
+                    measured = await mcp_search(args.data_dir, args.mcp_queries, srcs, args.mcp_rounds)
+                    row["mcp"] = measured[0]
                     if args.also_src:
-                        log(f"MCP searches at {size} with {args.also_src}")
-                        row["mcp_also_src"] = {
-                            "src": args.also_src,
-                            **await mcp_search(args.data_dir, args.mcp_queries, args.also_src),
-                        }
+                        row["mcp_also_src"] = measured[1]
                 out.append(row)
                 log(json.dumps({k: v for k, v in row.items() if k != "plan"}))
     finally:
@@ -438,6 +458,10 @@ def main() -> None:
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     p.add_argument("--keep", action="store_true", help="keep the bench_scale database afterwards")
     p.add_argument("--also-src", default="", help="also time MCP search with the server from this source tree")
+    p.add_argument(
+        "--mcp-rounds", type=int, default=1,
+        help="MCP runs per source tree, in turns whose order flips every round (2: A B B A)",
+    )  # fmt: skip
     p.add_argument("--tag", default="", help="suffix for the results file (scale<tag>.json)")
     p.add_argument("--ef-search", default=EF_SEARCH, help="comma-separated hnsw.ef_search values")
     p.add_argument("--hnsw-m", type=int, help="HNSW m to build with (default: what the migrations create)")
