@@ -127,6 +127,10 @@ class Extras:
     session_terms: SessionTerms | None = None  # events: their session's BM25 for the query (`session_bm25`)
     session_started: bool = False  # events: when their session started (`session_started_at`)
 
+    def with_query(self, vector: list[float] | None, model_name: str) -> Extras:
+        """These extras with the query's vector (None: none to compare with)."""
+        return dataclasses.replace(self, vector=vector, model_name=model_name)
+
 
 @dataclass(frozen=True)
 class SessionTerms:
@@ -289,7 +293,7 @@ async def _semantic(
     db: DB, model: Any, vector: list[float], model_name: str, limit: int, filters: SearchFilters, extras: Extras
 ) -> list[Candidate]:
     """The `limit` rows nearest to `vector` (pgvector's HNSW index; `tune_hnsw` sets its knobs)."""
-    extras = dataclasses.replace(extras, vector=vector, model_name=model_name)
+    extras = extras.with_query(vector, model_name)
     stmt = _nearest(model, _extra_columns(model, extras, cosine=False), _filter_shape(filters))
     params = {**_params(extras), **_filter_params(filters), "limit": limit}
     rows = (await db.execute(stmt, params)).all()
@@ -584,7 +588,7 @@ async def keyword_search(
     return [
         Candidate(
             row=r,
-            cosine=_float(r.cosine) if with_cosine else None,
+            cosine=optional_float(r.cosine) if with_cosine else None,
             bm25=float(r.bm25),
             all_terms=int(r.matched) >= len(lexemes),
         )
@@ -604,23 +608,21 @@ async def cosines(
     out: dict[uuid.UUID, tuple[float | None, float | None]] = {}
     for row in (await db.execute(_by_ids(model, (model.id, *columns)), {**_params(extras), "ids": ids})).all():
         session = row.session_cosine if extras.session_cosine and model is SessionEvent else None
-        out[row.id] = (_float(row.cosine), _float(session))
+        out[row.id] = (optional_float(row.cosine), optional_float(session))
     return out
 
 
 @functools.cache
-def _by_ids(model: Any, columns: tuple[Any, ...], shape: tuple[str, ...] = ()) -> Any:
-    """`columns` of the rows `ids` (a bind parameter); sessions those that pass the filters of `shape`,
-    events joined to their session when a column is the session's (`EVENT_COLUMNS`: the agent)."""
+def _by_ids(model: Any, columns: tuple[Any, ...]) -> Any:
+    """`columns` of the rows `ids` (a bind parameter), events joined to their session when a column is
+    the session's (`EVENT_COLUMNS`: the agent)."""
     stmt = select(*columns).where(model.id == any_(_IDS))
-    if model is AgentSession:
-        return _session_where(stmt, _bound_filters(shape))
     if columns is EVENT_COLUMNS:
         return stmt.join(AgentSession, AgentSession.id == SessionEvent.session_id)
     return stmt
 
 
-def _float(value: Any) -> float | None:
+def optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 

@@ -31,7 +31,7 @@ from archon_mcp.embeddings import Embedder, calibrate
 from archon_mcp.errors import EmbeddingError
 from archon_mcp.repositories import embeddings as queue
 from archon_mcp.repositories import search as repo
-from archon_mcp.repositories.search import Candidate, Extras, SearchFilters, SessionTerms, TableStats
+from archon_mcp.repositories.search import Candidate, Extras, SearchFilters, SessionTerms, TableStats, optional_float
 from archon_mcp.schemas import (
     EventHit,
     EventSearchResults,
@@ -127,10 +127,6 @@ def _summary(pool: EventPool | SessionPool) -> dict[str, Any]:
         "pending_embeddings": pool.pending,
         "notice": pool.notice,
     }
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 class Lexemes(NamedTuple):
@@ -330,7 +326,7 @@ class SearchService:
         if scored:
             if not extras.session_cosine:
                 return candidates, {}
-            return candidates, {c.row.session_id: _float(c.row.session_cosine) for c in candidates}
+            return candidates, {c.row.session_id: optional_float(c.row.session_cosine) for c in candidates}
         ids = [c.row.id for c in candidates if c.row.id not in known]
         if not ids or extras.vector is None:
             return candidates, {}
@@ -450,9 +446,7 @@ class SearchService:
             assert lexemes_found is not None
             query = await lexemes_found
             vector = await self._vector_soon(embedding)
-            ask = with_terms(query)
-            if vector is not None:
-                ask = dataclasses.replace(ask, vector=vector, model_name=model)
+            ask = with_terms(query).with_query(vector, model)
             found = await self._keyword("events", query.lexemes, query.df["events"], pool, filters, ask)
             return found, vector is not None
 
@@ -468,7 +462,7 @@ class SearchService:
             keyword_events, scored = await found if found is not None else ([], True)
             # Unless BM25 had the query's vector, the keyword-only rows' cosines (and their
             # sessions') are looked up now, beside the count of the backlog.
-            with_vector = dataclasses.replace(extras, vector=vector, model_name=model)
+            with_vector = extras.with_query(vector, model)
             semantic_ids = {c.row.id for c in semantic}
             (keyword_events, session_cosines), pending = await asyncio.gather(
                 self._with_cosines("events", keyword_events, with_vector, semantic_ids, scored), backlog
@@ -598,10 +592,7 @@ class SearchService:
             assert lexemes_found is not None
             lexemes, df, _ = await lexemes_found
             vector = await self._vector_soon(embedding)
-            sessions_extras, events_extras = Extras(), event_extras
-            if vector is not None:
-                sessions_extras = Extras(vector=vector, model_name=model)
-                events_extras = dataclasses.replace(event_extras, vector=vector, model_name=model)
+            sessions_extras, events_extras = Extras().with_query(vector, model), event_extras.with_query(vector, model)
             sessions, events = await asyncio.gather(
                 self._keyword("sessions", lexemes, df["sessions"], pool, filters, sessions_extras),
                 self._keyword("events", lexemes, df["events"], pool, event_filters, events_extras),
@@ -622,7 +613,7 @@ class SearchService:
             keyword_sessions, keyword_events, scored = await found if found is not None else ([], [], True)
             # Unless BM25 had the query's vector, the keyword-only rows' cosines (and for events
             # their sessions') are looked up now, beside the count of the backlog.
-            extras = Extras(vector=vector, model_name=model)
+            extras = Extras().with_query(vector, model)
             (keyword_sessions, _), (keyword_events, session_cosines), pending = await asyncio.gather(
                 self._with_cosines("sessions", keyword_sessions, extras, {c.row.id for c in semantic}, scored),
                 self._with_cosines(
@@ -636,7 +627,9 @@ class SearchService:
             if vector is not None:
                 lists.append(("semantic", semantic))
                 event_lists.append(("semantic", semantic_events))
-                session_cosines.update((c.row.session_id, _float(c.row.session_cosine)) for c in semantic_events)
+                session_cosines.update(
+                    (c.row.session_id, optional_float(c.row.session_cosine)) for c in semantic_events
+                )
             if found is not None:
                 lists.append(("keyword", keyword_sessions))
                 event_lists.append(("keyword", keyword_events))
