@@ -52,7 +52,13 @@ def create_embedder(settings: Settings, *, http_client: Any = None) -> Embedder:
 
 
 def local_embedder(model: str, dimensions: int, *, runtime: str, threads: int, cache_dir: Path) -> Embedder:
-    """The local model in this process: ONNX Runtime or torch (sentence-transformers)."""
+    """The local model in this process: `auto` (OpenVINO where bfloat16 is native, else ONNX Runtime),
+    `openvino`, `onnx` (ONNX Runtime) or `torch` (sentence-transformers)."""
+    if runtime in ("auto", "openvino"):
+        from archon_mcp.embeddings._openvino import AutoEmbedder, OpenVinoEmbedder
+
+        kind = AutoEmbedder if runtime == "auto" else OpenVinoEmbedder
+        return kind(model, dimensions, cache_dir=cache_dir, threads=threads)
     if runtime == "onnx":
         from archon_mcp.embeddings._onnx import OnnxEmbedder
 

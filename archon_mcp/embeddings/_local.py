@@ -97,14 +97,19 @@ class ThreadedEmbedder:
     def _load(self) -> Any:
         raise NotImplementedError
 
-    def _encode(self, texts: list[str]) -> list[list[float]]:
+    @property
+    def runtime_in_use(self) -> str | None:
+        """What runs the model once it is loaded (`torch`, `onnx`, `openvino-bf16`, ...); None before."""
+        return None if self._model is None else getattr(self._model, "runtime", "torch")
+
+    def _encode(self, texts: list[str], background: bool = False) -> list[list[float]]:
         raise NotImplementedError
 
     async def embed(self, texts: list[str], *, background: bool = False) -> list[list[float]]:
         if not texts:
             return []
         if background:
-            return await asyncio.get_running_loop().run_in_executor(self._background, self._encode, texts)
+            return await asyncio.get_running_loop().run_in_executor(self._background, self._encode, texts, True)
         # abandon_on_cancel: a cancelled call (its client went away, the server is stopping) returns
         # at once; the thread finishes on its own. Without it, cancelling waits for the model.
         return await anyio.to_thread.run_sync(self._encode, texts, abandon_on_cancel=True)
@@ -164,7 +169,7 @@ class LocalEmbedder(ThreadedEmbedder):
                     _MALLOC_TRIM(0)  # what loading left behind (file buffers, the state dict copy)
             return self._model
 
-    def _encode(self, texts: list[str]) -> list[list[float]]:
+    def _encode(self, texts: list[str], background: bool = False) -> list[list[float]]:
         model = self._load()
         vectors = model.encode(texts, batch_size=ENCODE_BATCH, normalize_embeddings=True, show_progress_bar=False)
         if _MALLOC_TRIM is not None:

@@ -92,6 +92,7 @@ class ModelServer:
                 "model": self.embedder.model,
                 "dimensions": self.embedder.dimensions,
                 "runtime": self.runtime,
+                "runtime_in_use": getattr(self.embedder, "runtime_in_use", None),
                 "clients": self.attached.clients,
             }
         assert self._loaded is not None
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache-dir", required=True, help="where the ONNX export is cached")
     parser.add_argument("--model", required=True)
     parser.add_argument("--dimensions", type=int, required=True)
-    parser.add_argument("--runtime", choices=("onnx", "torch"), default="onnx")
+    parser.add_argument("--runtime", choices=("auto", "openvino", "onnx", "torch"), default="auto")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--idle", type=float, default=10.0)
     args = parser.parse_args(argv)

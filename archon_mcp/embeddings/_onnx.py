@@ -2,9 +2,8 @@
 
 The model is exported to ONNX once (`_export`, in a subprocess that does import torch) and cached
 under the data dir; this module then needs only `onnxruntime`, `tokenizers` and `numpy`.
-Tokenization follows sentence-transformers: the model's tokenizer.json, truncated at its
-`max_seq_length` (256 for MiniLM), padded to the longest text of each batch; texts are sorted by
-length first so that a batch pads little. Vectors agree with sentence-transformers' to cosine
+Tokenization follows sentence-transformers (`TextBatches`, shared with the OpenVINO runtime).
+Vectors agree with sentence-transformers' to cosine
 >= 0.9999 (checked when exporting, and by tests/test_onnx_runtime.py).
 """
 
@@ -19,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from archon_mcp.embeddings._local import _MALLOC_TRIM, ENCODE_BATCH, ThreadedEmbedder, _resolve_model_path
 from archon_mcp.errors import EmbeddingError
@@ -102,12 +102,12 @@ def _file_lock(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-class OnnxModel:
-    """Tokenizer + ONNX Runtime session: texts in, normalised vectors out (thread-safe)."""
+class TextBatches:
+    """sentence-transformers' tokenization: the model's tokenizer.json, truncated at its `max_seq_length`
+    (256 for MiniLM), padded to the longest text of each batch. Texts go longest first, so a batch pads little."""
 
-    def __init__(self, model_dir: Path, onnx_file: Path, *, threads: int) -> None:
+    def __init__(self, model_dir: Path) -> None:
         import numpy as np
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self._np = np
@@ -119,6 +119,32 @@ class OnnxModel:
         pad_id = tokenizer.token_to_id("[PAD]") or 0
         tokenizer.enable_padding(pad_id=pad_id, pad_token="[PAD]")  # to the longest text of the batch
         self._tokenizer = tokenizer
+
+    def __call__(
+        self, texts: list[str], batch_size: int, inputs: set[str]
+    ) -> Iterator[tuple[list[int], dict[str, Any]]]:
+        """(positions in `texts`, the model's input arrays) per batch."""
+        np = self._np
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            encoded = self._tokenizer.encode_batch([texts[i] for i in chunk])
+            ids = np.array([e.ids for e in encoded], dtype=np.int64)
+            feed = {"input_ids": ids, "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64)}
+            if "token_type_ids" in inputs:
+                feed["token_type_ids"] = np.zeros_like(ids)
+            yield chunk, feed
+
+
+class OnnxModel:
+    """Tokenizer + ONNX Runtime session: texts in, normalised vectors out (thread-safe)."""
+
+    runtime = "onnx"
+
+    def __init__(self, model_dir: Path, onnx_file: Path, *, threads: int) -> None:
+        import onnxruntime as ort
+
+        self._batches = TextBatches(model_dir)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -133,17 +159,11 @@ class OnnxModel:
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.dimensions = int(self._session.get_outputs()[0].shape[-1])
 
-    def encode(self, texts: list[str], batch_size: int = ENCODE_BATCH) -> list[list[float]]:
-        np = self._np
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    def encode(
+        self, texts: list[str], batch_size: int = ENCODE_BATCH, *, background: bool = False
+    ) -> list[list[float]]:
         out: list[list[float]] = [[] for _ in texts]
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            encoded = self._tokenizer.encode_batch([texts[i] for i in chunk])
-            ids = np.array([e.ids for e in encoded], dtype=np.int64)
-            feed = {"input_ids": ids, "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64)}
-            if "token_type_ids" in self._inputs:
-                feed["token_type_ids"] = np.zeros_like(ids)
+        for chunk, feed in self._batches(texts, batch_size, self._inputs):
             vectors = self._session.run(None, feed)[0]
             for i, vector in zip(chunk, vectors, strict=True):
                 out[i] = vector.tolist()
@@ -157,7 +177,17 @@ class OnnxEmbedder(ThreadedEmbedder):
         super().__init__(model, dimensions, threads)
         self.cache_dir = cache_dir
 
-    def _load(self) -> OnnxModel:
+    def _runtime(self, model_dir: Path, onnx_file: Path) -> Any:
+        """The model to run the export on: ONNX Runtime here, OpenVINO in `_openvino`."""
+        try:
+            return OnnxModel(model_dir, onnx_file, threads=self.threads)
+        except ImportError as exc:
+            raise EmbeddingError(
+                "the ONNX runtime needs onnxruntime: pip install 'archon-mcp[local]', "
+                "or set ARCHON_EMBEDDING_RUNTIME=torch"
+            ) from exc
+
+    def _load(self) -> Any:
         with self._lock:
             if self._model is None:
                 model_dir = Path(_resolve_model_path(self.model))
@@ -166,26 +196,21 @@ class OnnxEmbedder(ThreadedEmbedder):
                         f"model {self.model!r} cannot run on ONNX here (it needs a transformer with mean pooling "
                         "and normalisation, and a tokenizer.json): set ARCHON_EMBEDDING_RUNTIME=torch"
                     )
-                try:
-                    onnx_file = ensure_exported(model_dir, self.cache_dir, self.model)
-                    model = OnnxModel(model_dir, onnx_file, threads=self.threads)
-                except ImportError as exc:
-                    raise EmbeddingError(
-                        "the ONNX runtime needs onnxruntime: pip install 'archon-mcp[local]', "
-                        "or set ARCHON_EMBEDDING_RUNTIME=torch"
-                    ) from exc
+                onnx_file = ensure_exported(model_dir, self.cache_dir, self.model)
+                model = self._runtime(model_dir, onnx_file)
                 if model.dimensions != self.dimensions:
                     raise EmbeddingError(
                         f"local model {self.model!r} makes {model.dimensions}-dimensional vectors but "
                         f"ARCHON_EMBEDDING_DIMENSIONS is {self.dimensions}"
                     )
                 self._model = model
+                log.info("local model %s on %s", self.model, model.runtime)
                 if _MALLOC_TRIM is not None:
                     _MALLOC_TRIM(0)
             return self._model
 
-    def _encode(self, texts: list[str]) -> list[list[float]]:
-        vectors = self._load().encode(texts)
+    def _encode(self, texts: list[str], background: bool = False) -> list[list[float]]:
+        vectors = self._load().encode(texts, background=background)
         if _MALLOC_TRIM is not None:
             _MALLOC_TRIM(0)
         return vectors

@@ -105,7 +105,7 @@ class SharedModelEmbedder:
         *,
         data_dir: Path,
         cache_dir: Path,
-        runtime: str = "onnx",
+        runtime: str = "auto",
         threads: int = 1,
         idle: float = 10.0,
         timeout: float = 30.0,

@@ -1,4 +1,4 @@
-"""The ONNX runtime gives today's vectors (sentence-transformers on torch) and keeps torch out."""
+"""ONNX Runtime and OpenVINO give today's vectors (sentence-transformers on torch) and keep torch out."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 from archon_mcp.config import Settings
 from archon_mcp.embeddings import create_embedder, event_text
 from archon_mcp.embeddings._local import LocalEmbedder, _resolve_model_path
-from archon_mcp.embeddings._onnx import OnnxEmbedder, onnx_supported
+from archon_mcp.embeddings._onnx import OnnxEmbedder, ensure_exported, onnx_supported
+from archon_mcp.embeddings._openvino import AutoEmbedder, OpenVinoEmbedder, ensure_ir, ir_path, precision_for
 from archon_mcp.errors import EmbeddingError
 
 pytestmark = pytest.mark.anyio
@@ -65,24 +66,82 @@ def _cosine(a: list[float], b: list[float]) -> float:
     return dot / norm
 
 
-async def test_onnx_vectors_match_sentence_transformers(cache_dir: Path) -> None:
+@pytest.fixture(scope="module")
+async def torch_vectors() -> list[list[float]]:
+    embedder = LocalEmbedder("all-MiniLM-L6-v2", 384)
+    try:
+        return await embedder.embed(varied_texts())
+    finally:
+        await embedder.aclose()
+
+
+RUNTIMES = {"onnx": OnnxEmbedder, "openvino": OpenVinoEmbedder, "auto": AutoEmbedder}
+
+
+@pytest.mark.parametrize("runtime", list(RUNTIMES))
+async def test_vectors_match_sentence_transformers(
+    runtime: str, cache_dir: Path, torch_vectors: list[list[float]]
+) -> None:
+    """Every runtime, in whatever precision it picks on this CPU (OpenVINO: bfloat16 where native)."""
     texts = varied_texts()
     assert len(texts) >= 300
-    torch_vectors = await LocalEmbedder("all-MiniLM-L6-v2", 384).embed(texts)
-    onnx = OnnxEmbedder("all-MiniLM-L6-v2", 384, cache_dir=cache_dir)
+    embedder = RUNTIMES[runtime]("all-MiniLM-L6-v2", 384, cache_dir=cache_dir)
     try:
-        onnx_vectors = await onnx.embed(texts)
-        batched_alone = await onnx.embed([texts[-1]])  # padding of a batch must not change a vector
+        vectors = await embedder.embed(texts)
+        queued = await embedder.embed(texts[-40:], background=True)  # OpenVINO: the queue's own compiled copy
+        batched_alone = await embedder.embed([texts[-1]])  # padding of a batch must not change a vector
     finally:
-        await onnx.aclose()
-    cosines = [_cosine(a, b) for a, b in zip(torch_vectors, onnx_vectors, strict=True)]
+        await embedder.aclose()
+    cosines = [_cosine(a, b) for a, b in zip(torch_vectors, vectors, strict=True)]
     worst = min(range(len(texts)), key=cosines.__getitem__)
-    assert cosines[worst] >= MIN_COSINE, f"cosine {cosines[worst]:.6f} for {texts[worst][:80]!r}"
-    assert _cosine(batched_alone[0], onnx_vectors[-1]) >= 0.9999
-    assert all(len(v) == 384 for v in onnx_vectors)
+    assert cosines[worst] >= MIN_COSINE, (
+        f"{embedder.runtime_in_use}: cosine {cosines[worst]:.6f} for {texts[worst][:80]!r}"
+    )
+    assert _cosine(batched_alone[0], vectors[-1]) >= 0.9999
+    assert min(_cosine(a, b) for a, b in zip(queued, vectors[-40:], strict=True)) >= 0.9999
+    assert all(len(v) == 384 and abs(sum(x * x for x in v) - 1) < 1e-4 for v in vectors), "unit vectors"
+    assert embedder.runtime_in_use is not None and embedder.runtime_in_use.split("-")[0] in ("onnx", "openvino")
 
 
-def test_a_process_on_onnx_never_imports_torch(tmp_path: Path, cache_dir: Path) -> None:
+def test_openvino_precision_is_bfloat16_only_where_native() -> None:
+    assert precision_for(["BF16", "FP32", "INT8"]) == "bf16"
+    assert precision_for(["FP32", "INT8", "BIN"]) == "f32"
+    assert precision_for(["FP32", "FP16", "INT8"]) == "f32"  # ARM: float16 is not today's vectors' precision
+    assert precision_for([]) == "f32"
+
+
+async def test_auto_takes_onnx_runtime_without_native_bfloat16_or_openvino(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("archon_mcp.embeddings._openvino.precision_for", lambda capabilities: "f32")
+    embedder = AutoEmbedder("all-MiniLM-L6-v2", 384, cache_dir=cache_dir)
+    await embedder.embed(["a decision"])
+    assert embedder.runtime_in_use == "onnx"
+    monkeypatch.undo()
+    monkeypatch.setitem(sys.modules, "openvino", None)  # not installed: importing it raises ImportError
+    missing = AutoEmbedder("all-MiniLM-L6-v2", 384, cache_dir=cache_dir)
+    await missing.embed(["a decision"])
+    assert missing.runtime_in_use == "onnx"
+    with pytest.raises(EmbeddingError, match="ARCHON_EMBEDDING_RUNTIME=onnx"):
+        await OpenVinoEmbedder("all-MiniLM-L6-v2", 384, cache_dir=cache_dir).embed(["a decision"])
+
+
+def test_openvino_conversion_is_made_once_and_whole(tmp_path: Path, cache_dir: Path) -> None:
+    model_dir = Path(_resolve_model_path("all-MiniLM-L6-v2"))
+    onnx_file = tmp_path / "model.onnx"
+    onnx_file.write_bytes(ensure_exported(model_dir, cache_dir, "all-MiniLM-L6-v2").read_bytes())
+    xml = ensure_ir(onnx_file)
+    assert xml == ir_path(onnx_file) and xml.with_suffix(".bin").stat().st_size > 20_000_000  # float16 weights
+    made = (xml.stat().st_mtime_ns, xml.with_suffix(".bin").stat().st_mtime_ns)
+    assert ensure_ir(onnx_file) == xml
+    assert (xml.stat().st_mtime_ns, xml.with_suffix(".bin").stat().st_mtime_ns) == made, "converted again"
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == sorted(
+        ["model.onnx", xml.name, xml.with_suffix(".bin").name]
+    ), "a conversion left temporary files"
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "auto"])
+def test_a_process_on_onnx_or_openvino_never_imports_torch(runtime: str, tmp_path: Path, cache_dir: Path) -> None:
     code = (
         "import asyncio, json, sys\n"
         "from archon_mcp.config import Settings\n"
@@ -91,12 +150,12 @@ def test_a_process_on_onnx_never_imports_torch(tmp_path: Path, cache_dir: Path) 
         "vectors = asyncio.run(embedder.embed(['hello', 'привет']))\n"
         "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules]\n"
         "print(json.dumps({'kind': type(embedder).__name__, 'dims': len(vectors[0]), 'heavy': heavy,\n"
-        "                  'ort': 'onnxruntime' in sys.modules}))\n"
+        "                  'in_use': embedder.runtime_in_use}))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHON_")}
     env.update(
         ARCHON_MODEL_SERVER="false",
-        ARCHON_EMBEDDING_RUNTIME="onnx",
+        ARCHON_EMBEDDING_RUNTIME=runtime,
         ARCHON_DATA_DIR=str(tmp_path),
         ARCHON_MODEL_CACHE_DIR=str(cache_dir),
         HF_HUB_OFFLINE="1",
@@ -104,15 +163,21 @@ def test_a_process_on_onnx_never_imports_torch(tmp_path: Path, cache_dir: Path) 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report == {"kind": "OnnxEmbedder", "dims": 384, "heavy": [], "ort": True}, report
+    kind = {"onnx": "OnnxEmbedder", "auto": "AutoEmbedder"}[runtime]
+    assert {k: report[k] for k in ("kind", "dims", "heavy")} == {"kind": kind, "dims": 384, "heavy": []}, report
+    assert report["in_use"] in (("onnx",) if runtime == "onnx" else ("onnx", "openvino-bf16")), report
 
 
 def test_runtime_setting_picks_the_embedder(tmp_path: Path) -> None:
-    onnx = create_embedder(Settings(model_server=False, embedding_runtime="onnx", data_dir=tmp_path))
-    torch = create_embedder(Settings(model_server=False, embedding_runtime="torch", data_dir=tmp_path))
-    assert (type(onnx).__name__, type(torch).__name__) == ("OnnxEmbedder", "LocalEmbedder")
-    assert Settings().embedding_runtime == "onnx"
-    with pytest.raises(ValueError, match="onnx"):
+    kinds = {
+        runtime: type(create_embedder(Settings(model_server=False, embedding_runtime=runtime, data_dir=tmp_path)))
+        for runtime in ("auto", "openvino", "onnx", "torch")
+    }
+    assert {runtime: kind.__name__ for runtime, kind in kinds.items()} == {
+        "auto": "AutoEmbedder", "openvino": "OpenVinoEmbedder", "onnx": "OnnxEmbedder", "torch": "LocalEmbedder"
+    }  # fmt: skip
+    assert Settings().embedding_runtime == "auto"
+    with pytest.raises(ValueError, match="openvino"):
         Settings(embedding_runtime="tensorflow")  # type: ignore[arg-type]
 
 

@@ -103,7 +103,7 @@ async def test_clients_started_together_share_one_server(data_dir: Path, admin_u
         assert relays
         for relay in relays:
             maps = await anyio.Path(f"/proc/{relay.pid}/maps").read_text()
-            assert "onnxruntime" not in maps and "pydantic_core" not in maps and "torch" not in maps
+            assert not any(lib in maps for lib in ("onnxruntime", "openvino", "pydantic_core", "torch"))
     assert hubs(data_dir, "archon_shared_race") == running
 
 

@@ -80,7 +80,7 @@ def test_a_long_data_dir_puts_the_socket_in_the_temporary_folder(tmp_path: Path)
 def test_the_relay_imports_the_standard_library_only() -> None:
     code = (
         "import sys, archon_mcp.relay\n"
-        "heavy = {'pydantic', 'sqlalchemy', 'mcp', 'typer', 'anyio', 'onnxruntime', 'torch', 'asyncpg'}\n"
+        "heavy = {'pydantic', 'sqlalchemy', 'mcp', 'typer', 'anyio', 'onnxruntime', 'openvino', 'torch', 'asyncpg'}\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
