@@ -62,7 +62,9 @@ def spawn_detached(module: str, args: list[str], env: Mapping[str, str], log_fil
             log_file.replace(log_file.with_name(log_file.name + ".1"))
     with open(log_file, "ab") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", module, *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            # -P: `-m` would put the working directory (the client's, kept for its ./.env) first on sys.path,
+            # and an archon_mcp folder there (a checkout of another version) would run instead of ours.
+            [sys.executable, "-P", "-m", module, *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=stderr, start_new_session=True, close_fds=True, env=child_env,
         )  # fmt: skip
     # Reap it when it exits, or it lingers as a zombie of this process.

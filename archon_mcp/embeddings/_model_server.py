@@ -101,7 +101,7 @@ class ModelServer:
             self._loaded = asyncio.create_task(self.embedder.warmup())
         if op == "warmup":
             await asyncio.shield(self._loaded)
-            return {}
+            return {"runtime_in_use": getattr(self.embedder, "runtime_in_use", None)}
         if op == "embed":
             texts = request.get("texts")
             if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):

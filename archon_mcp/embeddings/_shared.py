@@ -123,6 +123,14 @@ class SharedModelEmbedder:
         self._fallback: Any = None
         self._shared_again_at = 0.0
         self.server_pid: int | None = None  # of the server last connected to (tests, benchmarks)
+        self._loaded_runtime: str | None = None
+
+    @property
+    def runtime_in_use(self) -> str | None:
+        """What runs the model: the shared server's runtime, or this process's own when it fell back."""
+        if self._fallback is not None and self._fallback.runtime_in_use is not None and not self._use_shared():
+            return str(self._fallback.runtime_in_use)
+        return self._loaded_runtime
 
     # --- the server ------------------------------------------------------------------------
     async def _connect_once(self) -> _Connection | None:
@@ -198,14 +206,18 @@ class SharedModelEmbedder:
         log.info("started the shared model server (pid %d) on %s", process.pid, self.data_dir)
         return process
 
+    async def _warm(self, conn: _Connection) -> None:
+        """Wait for the server's model (once per connection), and learn what runs it."""
+        if not conn.warm:
+            self._loaded_runtime = (await conn.request({"op": "warmup"}, LOAD_SECONDS)).get("runtime_in_use")
+            conn.warm = True
+
     async def _shared(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
         """One request to the server; when the connection breaks, once more to a fresh server."""
         for attempt in (1, 2):
             conn = await self._connection()
             try:
-                if not conn.warm:
-                    await conn.request({"op": "warmup"}, LOAD_SECONDS)
-                    conn.warm = True
+                await self._warm(conn)
                 return await conn.request(message, timeout)
             except ConnectionError:
                 conn.close()
@@ -260,10 +272,7 @@ class SharedModelEmbedder:
     async def warmup(self) -> None:
         if self._use_shared():
             try:
-                conn = await self._connection()
-                if not conn.warm:
-                    await conn.request({"op": "warmup"}, LOAD_SECONDS)
-                    conn.warm = True
+                await self._warm(await self._connection())
                 return
             except (_Unreachable, ConnectionError, OSError) as exc:
                 self._give_up_shared(exc)

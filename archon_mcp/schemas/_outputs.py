@@ -207,6 +207,11 @@ class StoreStats(BaseModel):
     embedding_provider: str
     embedding_model: str
     embedding_dimensions: int
+    embedding_runtime: str | None = Field(
+        default=None,
+        description="What runs the local model once loaded: openvino-bf16, openvino-f32, onnx or torch "
+        "(null for a remote provider, or before the model has loaded).",
+    )
     stored_embedding_model: str | None = Field(description="The model the database was embedded with.")
     stored_embedding_dimensions: int | None = None
 

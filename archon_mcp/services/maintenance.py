@@ -27,6 +27,7 @@ async def store_stats(database: Database, embedder: Embedder, worker: EmbeddingW
         embedding_provider=embedder.provider,
         embedding_model=embedder.model,
         embedding_dimensions=embedder.dimensions,
+        embedding_runtime=getattr(embedder, "runtime_in_use", None),
         stored_embedding_model=stored.model if stored else None,
         stored_embedding_dimensions=stored.dimensions if stored else None,
     )

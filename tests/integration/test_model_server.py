@@ -144,6 +144,7 @@ async def test_killed_server_is_replaced_and_the_batch_in_flight_still_returns(
         before = (await embedder.embed(["the deploy failed on kubernetes"]))[0]
         first = embedder.server_pid
         assert first is not None
+        assert embedder.runtime_in_use in ("openvino-bf16", "onnx"), "the server's runtime, as stats report it"
         texts = [f"event {i}: " + "a long enough text to keep the model busy " * 20 for i in range(200)]
         batch = asyncio.create_task(embedder.embed(texts, background=True))
         await asyncio.sleep(0.3)
@@ -167,6 +168,7 @@ async def test_unusable_socket_falls_back_to_the_model_in_process(model_dir: Pat
         vectors = await embedder.embed(["hello", "привет"])
         assert [len(v) for v in vectors] == [DIMENSIONS, DIMENSIONS]
         assert embedder._fallback is not None and type(embedder._fallback).__name__ == "AutoEmbedder"
+        assert embedder.runtime_in_use == embedder._fallback.runtime_in_use is not None
         assert not model_servers(model_dir)
         assert (await embedder.embed(["hello"]))[0] == pytest.approx(vectors[0], abs=1e-6)
     finally:
