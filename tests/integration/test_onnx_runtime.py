@@ -126,6 +126,23 @@ async def test_auto_takes_onnx_runtime_without_native_bfloat16_or_openvino(
         await OpenVinoEmbedder("all-MiniLM-L6-v2", 384, cache_dir=cache_dir).embed(["a decision"])
 
 
+async def test_auto_falls_back_to_onnx_runtime_when_openvino_fails(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(onnx_file: Path) -> Path:
+        raise EmbeddingError("could not convert the model to OpenVINO's format: disk full")
+
+    monkeypatch.setattr("archon_mcp.embeddings._openvino.precision_for", lambda capabilities: "bf16")
+    monkeypatch.setattr("archon_mcp.embeddings._openvino.ensure_ir", broken)
+    embedder = AutoEmbedder("all-MiniLM-L6-v2", 384, cache_dir=cache_dir)
+    with caplog.at_level("WARNING", logger="archon_mcp.embeddings._openvino"):
+        vectors = await embedder.embed(["a decision"])
+    assert embedder.runtime_in_use == "onnx" and len(vectors[0]) == 384
+    assert "disk full" in caplog.text and "using ONNX Runtime" in caplog.text
+    with pytest.raises(EmbeddingError, match="disk full"):  # asked for by name: the error, not another runtime
+        await OpenVinoEmbedder("all-MiniLM-L6-v2", 384, cache_dir=cache_dir).embed(["a decision"])
+
+
 def test_openvino_conversion_is_made_once_and_whole(tmp_path: Path, cache_dir: Path) -> None:
     model_dir = Path(_resolve_model_path("all-MiniLM-L6-v2"))
     onnx_file = tmp_path / "model.onnx"
