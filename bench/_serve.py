@@ -5,12 +5,16 @@ The checkout is shared with engineers editing it; benchmarking a snapshot keeps 
 
 import os
 import sys
+import tempfile
 
 src = os.environ.get("ARCHON_BENCH_SRC")
 if src:
     # The editable install's import hook would win over sys.path: drop it.
     sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__ + str(f)]
     sys.path.insert(0, src)
+    # Trees older than the `python -P` fix start their shared server and model process with `python -m`,
+    # which imports from the working directory first: never let that be the checkout.
+    os.chdir(tempfile.gettempdir())
 
 if __name__ == "__main__":
     import runpy
