@@ -92,7 +92,6 @@ class ModelServer:
                 "model": self.embedder.model,
                 "dimensions": self.embedder.dimensions,
                 "runtime": self.runtime,
-                "runtime_in_use": getattr(self.embedder, "runtime_in_use", None),
                 "clients": self.attached.clients,
             }
         assert self._loaded is not None

@@ -121,13 +121,12 @@ class OpenVinoEmbedder(OnnxEmbedder):
 
     def _runtime(self, model_dir: Path, onnx_file: Path) -> Any:
         try:
-            import openvino  # noqa: F401
+            return _openvino_model(model_dir, onnx_file, self.threads)
         except ImportError as exc:
             raise EmbeddingError(
                 "the openvino runtime needs openvino: pip install 'archon-mcp[local]', "
                 "or set ARCHON_EMBEDDING_RUNTIME=onnx"
             ) from exc
-        return _openvino_model(model_dir, onnx_file, self.threads)
 
 
 class AutoEmbedder(OnnxEmbedder):
