@@ -8,6 +8,7 @@ recall@10 + sessions recall@5.
     .venv/bin/python bench/locomo.py --data locomo10.json --split dev --setting one-store --data-dir /tmp/dev
     .venv/bin/python bench/locomo_tune.py --data locomo10.json --data-dir /tmp/dev
     .venv/bin/python bench/locomo_tune.py --data locomo10.json --data-dir /tmp/dev --grid far  # bonus x far neighbours
+    .venv/bin/python bench/locomo_tune.py --data locomo10.json --data-dir /tmp/dev --grid named  # named-value bonus
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def main() -> None:
     parser.add_argument("--limit-questions", type=int, default=None)
     parser.add_argument("--bm25", help="k1,b,context_weight to collect with instead of the defaults")
     parser.add_argument("--budget", type=int, help="BM25 candidates per query to collect with (default: the server's)")
-    parser.add_argument("--grid", choices=("full", "small", "mid", "rrf", "neighbour", "far", "chosen"), default="full")
+    parser.add_argument("--grid", choices=("full", "small", "mid", "rrf", "neighbour", "far", "named", "chosen"), default="full")
     parser.add_argument("--json", type=Path, help="write every setting's numbers here")
     args = parser.parse_args()
     from archon_mcp.repositories import search as repo
@@ -116,6 +117,12 @@ def main() -> None:
             for bonus in (0.0, 0.05, 0.1, 0.2)
             for far in (0.0, 0.6, 0.8, 0.9, 1.0)
         ]
+    elif args.grid == "named":  # the named-value bonus, the rest as chosen
+        d = DEFAULT_WEIGHTS
+        grid = [
+            (d.keyword, d.session, d.events, 0.0, d.neighbour, d.all_terms, d.far_neighbour, named)
+            for named in (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
+        ]
     elif args.grid == "chosen":  # the server's weights alone (e.g. to compare --budget or --bm25 values)
         d = DEFAULT_WEIGHTS
         grid = [(d.keyword, d.session, d.events)]
@@ -126,7 +133,8 @@ def main() -> None:
     results = []
     for keyword, session, events, *more in grid:
         d = DEFAULT_WEIGHTS
-        rrf, neighbour, bonus, far = [*more, *(0.0, d.neighbour, d.all_terms, d.far_neighbour)[len(more) :]]
+        defaults = (0.0, d.neighbour, d.all_terms, d.far_neighbour, d.named_value)
+        rrf, neighbour, bonus, far, named = [*more, *defaults[len(more) :]]
         weights = Weights(
             keyword=keyword,
             session=session,
@@ -135,6 +143,7 @@ def main() -> None:
             neighbour=neighbour,
             all_terms=bonus,
             far_neighbour=far,
+            named_value=named,
         )
         results.append((weights, evaluate(service, owners, pools, dia_ids, weights)))
     results.sort(key=lambda r: r[1]["events@10"] + r[1]["sessions@5"], reverse=True)

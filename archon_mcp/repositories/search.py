@@ -113,6 +113,7 @@ class Candidate:
     cosine: float | None  # None: no vector yet (pending) or none to compute
     bm25: float = 0.0  # keyword score (0: not a keyword match)
     all_terms: bool = False  # every query term matched (a strong keyword hit)
+    names_value: bool = False  # events: the query names one of its short values (`archon_names_value`)
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class Extras:
     session_cosine: bool = False  # events: their session's cosine to the query (`session_cosine`)
     session_terms: SessionTerms | None = None  # events: their session's BM25 for the query (`session_bm25`)
     session_started: bool = False  # events: when their session started (`session_started_at`)
+    query_text: str | None = None  # events: whether the query names one of their values (`names_value`)
 
     def with_query(self, vector: list[float] | None, model_name: str) -> Extras:
         """These extras with the query's vector (None: none to compare with)."""
@@ -161,6 +163,7 @@ _AVG_LENGTH = bindparam("avg_length", type_=Float())
 _SESSION_LEXEMES = bindparam("session_lexemes", type_=ARRAY(Text()))
 _SESSION_IDF = bindparam("session_idf", type_=ARRAY(Float()))
 _SESSION_AVG_LENGTH = bindparam("session_avg_length", type_=Float())
+_QUERY_TEXT = bindparam("query_text", type_=Text())
 
 
 def _params(extras: Extras) -> dict[str, Any]:
@@ -170,6 +173,8 @@ def _params(extras: Extras) -> dict[str, Any]:
     if extras.session_terms is not None:
         terms = extras.session_terms
         params.update(session_lexemes=terms.lexemes, session_idf=terms.idf, session_avg_length=terms.avg_length)
+    if extras.query_text is not None:
+        params["query_text"] = extras.query_text
     return params
 
 
@@ -179,12 +184,19 @@ def _extra_columns(model: Any, extras: Extras, *, cosine: bool) -> tuple[Any, ..
     return _built_columns(
         model, cosine and with_vector, events and extras.neighbours, events and extras.session_cosine and with_vector,
         events and extras.session_terms is not None, events and extras.session_started,
+        events and extras.query_text is not None,
     )  # fmt: skip
 
 
 @functools.cache
 def _built_columns(
-    model: Any, cosine: bool, neighbours: bool, session_cosine: bool, session_bm25: bool, session_started: bool
+    model: Any,
+    cosine: bool,
+    neighbours: bool,
+    session_cosine: bool,
+    session_bm25: bool,
+    session_started: bool,
+    names_value: bool = False,
 ) -> tuple[Any, ...]:
     columns: list[Any] = []
     if cosine:
@@ -223,6 +235,8 @@ def _built_columns(
         session = aliased(AgentSession)
         started = select(session.started_at).where(session.id == SessionEvent.session_id)
         columns.append(started.scalar_subquery().label("session_started_at"))
+    if names_value:
+        columns.append(func.archon_names_value(SessionEvent.event_data, _QUERY_TEXT).label("names_value"))
     return tuple(columns)
 
 
@@ -297,7 +311,8 @@ async def _semantic(
     stmt = _nearest(model, _extra_columns(model, extras, cosine=False), _filter_shape(filters))
     params = {**_params(extras), **_filter_params(filters), "limit": limit}
     rows = (await db.execute(stmt, params)).all()
-    return [Candidate(row=r, cosine=1.0 - float(r.distance)) for r in rows]
+    named = extras.query_text is not None and model is SessionEvent
+    return [Candidate(row=r, cosine=1.0 - float(r.distance), names_value=named and bool(r.names_value)) for r in rows]
 
 
 @functools.cache
@@ -585,12 +600,14 @@ async def keyword_search(
         db, model, columns, lexemes, weights, stats, plan, limit=limit, filters=filters, params=_params(extras)
     )
     with_cosine = extras.vector is not None
+    named = extras.query_text is not None and model is SessionEvent
     return [
         Candidate(
             row=r,
             cosine=optional_float(r.cosine) if with_cosine else None,
             bm25=float(r.bm25),
             all_terms=int(r.matched) >= len(lexemes),
+            names_value=named and bool(r.names_value),
         )
         for r in rows
     ]
@@ -604,7 +621,7 @@ async def cosines(
     if not ids or extras.vector is None:
         return {}
     model = SessionEvent if table == "events" else AgentSession
-    columns = _extra_columns(model, dataclasses.replace(extras, neighbours=False), cosine=True)
+    columns = _extra_columns(model, dataclasses.replace(extras, neighbours=False, query_text=None), cosine=True)
     out: dict[uuid.UUID, tuple[float | None, float | None]] = {}
     for row in (await db.execute(_by_ids(model, (model.id, *columns)), {**_params(extras), "ids": ids})).all():
         session = row.session_cosine if extras.session_cosine and model is SessionEvent else None

@@ -15,7 +15,12 @@ session's on its best events:
 and a row whose time falls in a window the query names ("last week", "in March") gets TIME_BONUS
 more before the division; in hybrid mode an event that holds every query term gets ALL_TERMS_BONUS
 more (the divisor grows by it too, so scores stay on 0..1): BM25 divided by the query's best score
-cannot tell a row that has all the words from one that has the rarest word only.
+cannot tell a row that has all the words from one that has the rarest word only. An event one of
+whose short values the query names as a whole (`{"speaker": "Caroline"}` for "what did Caroline
+buy?", `{"file": "auth.py"}` for "errors in auth.py": `archon_names_value`, migration 0006) gets
+NAMED_VALUE_BONUS more in hybrid mode: a name is a common word of its store, so BM25 weighs it
+little, yet the rows whose field holds it are what the query is about, not the rows that mention it
+in passing.
 
 Last, an event draws on its neighbours in the session, since the answer to a question often sits
 next to (or one turn beyond) the words that match it: the events just before and after it, when
@@ -35,6 +40,8 @@ settings) and of bench/eval's event queries (events recall@10, one store / one c
 store / bench/eval): the far neighbours at 0.9 +0.004 / +0.003 / +0.000, the bonus +0.000 / +0.000
 / +0.011 (bench/eval MRR +0.027), both +0.004 / +0.004 / +0.011. FAR_NEIGHBOUR 0.85-0.95 with a
 bonus of 0.05-0.2 score alike; at 0.8 the gain is +0.003 / +0.001, so it is a narrow one.
+NAMED_VALUE_BONUS (2026-12-02) the same way: 0.15 gave +0.012 / +0.009 on the development split
+(0.1 and 0.2 within 0.004 of it, 0.3 less), and bench/eval docs/SEARCH.md.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ TIME_BONUS = 0.3
 NEIGHBOUR_WEIGHT = 1.0
 ALL_TERMS_BONUS = 0.1
 FAR_NEIGHBOUR = 0.9
+NAMED_VALUE_BONUS = 0.15
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,7 @@ class Weights:
     neighbour: float = NEIGHBOUR_WEIGHT
     all_terms: float = ALL_TERMS_BONUS  # events, hybrid mode
     far_neighbour: float = FAR_NEIGHBOUR
+    named_value: float = NAMED_VALUE_BONUS  # events, hybrid mode
     rrf_k: float = 0.0  # > 0: reciprocal rank fusion with this k instead of the weighted sum
 
 
@@ -77,19 +86,16 @@ def match(similarity: float, bm25: float, best_bm25: float, weights: Weights = D
     return (1.0 - weights.keyword) * similarity + weights.keyword * keyword
 
 
-def with_evidence(
-    own: float,
-    evidence: float,
-    weight: float,
-    in_window: bool,
-    time_bonus: float,
-    all_terms: bool = False,
-    all_terms_bonus: float = 0.0,
-) -> float:
+def with_evidence(own: float, evidence: float, weight: float, bonuses: Iterable[tuple[bool, float]] = ()) -> float:
     """A row's score, 0..1: its own match, plus `weight` x the evidence of its session (for an
-    event) or of its best events (for a session), plus the time bonus, plus the all-terms bonus."""
-    total = own + weight * evidence + (time_bonus if in_window else 0.0) + (all_terms_bonus if all_terms else 0.0)
-    return total / (1.0 + weight + time_bonus + all_terms_bonus)
+    event) or of its best events (for a session), plus each bonus `(applies, size)` that applies
+    (the time window, all terms, a named value). Every bonus of the search widens the divisor,
+    whether it applies or not, so the scores of one search stay comparable and within 0..1."""
+    total, room = own + weight * evidence, 1.0 + weight
+    for applies, size in bonuses:
+        room += size
+        total += size if applies else 0.0
+    return total / room
 
 
 def rrf_match(similarity_rank: int | None, keyword_rank: int | None, weights: Weights) -> float:

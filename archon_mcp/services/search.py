@@ -67,6 +67,7 @@ class Hit:
     cosine: float | None = None
     bm25: float = 0.0
     all_terms: bool = False
+    names_value: bool = False  # events: the query names one of its values
     matched_by: list[MatchSource] = field(default_factory=list)
     match: float = 0.0  # its own match (services/_ranking.py)
     score: float = 0.0
@@ -76,6 +77,7 @@ class Hit:
             self.cosine = candidate.cosine if self.cosine is None else max(self.cosine, candidate.cosine)
         self.bm25 = max(self.bm25, candidate.bm25)
         self.all_terms = self.all_terms or candidate.all_terms
+        self.names_value = self.names_value or candidate.names_value
         if source not in self.matched_by:
             self.matched_by.append(source)
 
@@ -429,7 +431,8 @@ class SearchService:
         # Each candidate event draws on its own session's match (not a search over sessions) and on
         # its neighbours in the session.
         evidence = mode == "hybrid" and filters.session_id is None
-        extras = Extras(neighbours=mode == "hybrid", session_cosine=evidence)
+        hybrid = mode == "hybrid"
+        extras = Extras(neighbours=hybrid, session_cosine=evidence, query_text=text if hybrid else None)
         tables = ("events", "sessions") if evidence else ("events",)
 
         model = self._embedder.model
@@ -501,16 +504,19 @@ class SearchService:
         self._match_all(pool.events, pool.mode, weights)
         self._match_all(pool.sessions, pool.mode, weights)
         time_bonus = weights.time if pool.window is not None else 0.0
-        all_terms_bonus = weights.all_terms if pool.mode == "hybrid" else 0.0
+        hybrid = pool.mode == "hybrid"
+        all_terms_bonus, named_bonus = (weights.all_terms, weights.named_value) if hybrid else (0.0, 0.0)
         kept = [e for e in pool.events.values() if self._keep(e, pool.mode, pool.threshold)]
         for e in kept:
             session = pool.sessions.get(e.row.session_id)
             evidence = session.match if session is not None else 0.0
             weight = weights.session if pool.sessions else 0.0
-            in_window = _in_window(e.row.timestamp, pool.window)
-            e.score = ranking.with_evidence(
-                e.match, evidence, weight, in_window, time_bonus, e.all_terms, all_terms_bonus
+            bonuses = (
+                (_in_window(e.row.timestamp, pool.window), time_bonus),
+                (e.all_terms, all_terms_bonus),
+                (e.names_value, named_bonus),
             )
+            e.score = ranking.with_evidence(e.match, evidence, weight, bonuses)
         if pool.neighbours and weights.neighbour > 0:
             scores = {e.row.id: e.score for e in kept}
             for e in kept:
@@ -673,6 +679,6 @@ class SearchService:
                 event is not None and _in_window(event.row.timestamp, pool.window)
             )
             evidence = event.match if event is not None else 0.0
-            s.score = ranking.with_evidence(s.match, evidence, weights.events, in_window, time_bonus)
+            s.score = ranking.with_evidence(s.match, evidence, weights.events, ((in_window, time_bonus),))
             kept.append(s)
         return self._top(kept, pool.limit)

@@ -212,6 +212,65 @@ async def test_an_event_next_to_a_strong_match_ranks_above_a_lone_one(client) ->
     ), order
 
 
+@pytest.mark.parametrize(
+    ("data", "query", "named"),
+    [
+        ({"speaker": "Caroline", "text": "I bought new shoes"}, "What did Caroline buy?", True),
+        ({"speaker": "Caroline"}, "what did CAROLINE's sister say", True),  # any case, split at "'"
+        ({"file": "src/auth.py"}, "errors in src/auth.py since Monday", True),
+        ({"task": "TASK-1482"}, "status of task 1482", True),  # split the same way on both sides
+        ({"speaker": "Carol"}, "What did Caroline buy?", False),  # whole words only
+        ({"speaker": "Caroline"}, "what did Carol buy", False),
+        ({"note": "John Smith"}, "what did Smith John say", False),  # the value's words in order
+        ({"text": "a value longer than forty characters: caroline"}, "caroline", False),
+        ({"attempt": 3}, "the 3 failed deploys", False),  # strings only
+        ({"nested": {"speaker": "Caroline"}}, "Caroline", False),  # top-level values only
+        ({"speaker": "-"}, "a - b", False),  # nothing to name
+        ({"speaker": "x"}, "x marks the spot", False),  # too short to name anything
+        ([], "Caroline", False),
+    ],
+)
+async def test_which_values_a_query_names(app, data, query, named) -> None:
+    """`archon_names_value` (migration 0006): a short top-level string value that the query holds as
+    a whole phrase, split and compared the way the keyword index splits (case aside)."""
+    import json
+
+    async with app.database.connect() as conn:
+        found = await conn.scalar(
+            text("SELECT archon_names_value(CAST(:data AS jsonb), :query)"), {"data": json.dumps(data), "query": query}
+        )
+    assert found is named
+
+
+async def test_the_events_of_the_one_a_query_names_rank_above_those_that_mention_it(app, client) -> None:
+    """Both speak of the trip: 'what did Caroline say about the trip' finds Caroline's own words
+    before Melanie's question that names her, and only because of the named-value bonus (without it
+    the question, nearer in meaning, comes first)."""
+    from archon_mcp.services._ranking import Weights
+
+    for turns in (
+        [{"speaker": "Melanie", "text": "Caroline, how was the trip?"}, {"speaker": "Melanie", "text": "Bread again"}],
+        [{"speaker": "Caroline", "text": "The trip to the lake was calm"}, {"speaker": "Caroline", "text": "Bye!"}],
+    ):
+        sid = await _session(client)
+        await call(client, "archon_add_events", session_id=sid,
+                   events=[{"event_type": "message", "event_data": t} for t in turns])  # fmt: skip
+    query = "what did Caroline say about the trip"
+
+    async def speakers() -> list[str]:
+        found = await call(client, "archon_search_events", query=query, threshold=0.0, limit=3)
+        return [r["event_data"]["speaker"] + ": " + r["event_data"]["text"] for r in found["results"]]
+
+    order = await speakers()
+    assert order[0] == "Caroline: The trip to the lake was calm", order
+    app.search.weights = Weights(named_value=0.0)
+    try:
+        order = await speakers()
+    finally:
+        app.search.weights = Weights()
+    assert order[0] == "Melanie: Caroline, how was the trip?", order
+
+
 async def test_a_time_named_in_the_query_ranks_rows_in_that_window_first(app, client) -> None:
     now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     app.search.clock = lambda: now

@@ -70,7 +70,7 @@ async def test_migrations_are_not_bound_by_the_request_statement_timeout(admin_u
                 text("SELECT count(*) FROM pg_indexes WHERE indexdef LIKE '%hnsw%' AND indexdef LIKE '%m=''24''%'")
             )
         await engine.dispose()
-        assert head == "0005" and indexes == 2
+        assert head == "0006" and indexes == 2
     finally:
         await database.close()
 

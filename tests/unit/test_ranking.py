@@ -51,21 +51,30 @@ def test_match_mixes_similarity_and_normalised_bm25() -> None:
 
 
 def test_evidence_and_time_lift_a_row_but_keep_scores_within_0_and_1() -> None:
-    alone = with_evidence(0.6, 0.0, 0.5, False, 0.0)
-    supported = with_evidence(0.6, 1.0, 0.5, False, 0.0)
-    in_window = with_evidence(0.6, 0.0, 0.5, True, 0.3)
+    alone = with_evidence(0.6, 0.0, 0.5)
+    supported = with_evidence(0.6, 1.0, 0.5)
+    in_window = with_evidence(0.6, 0.0, 0.5, [(True, 0.3)])
     assert alone < supported <= 1.0
-    assert with_evidence(0.6, 0.0, 0.5, False, 0.3) < in_window
-    assert with_evidence(1.0, 1.0, 0.5, True, 0.3) == 1.0
+    assert with_evidence(0.6, 0.0, 0.5, [(False, 0.3)]) < in_window
+    assert with_evidence(1.0, 1.0, 0.5, [(True, 0.3)]) == 1.0
 
 
 def test_holding_every_query_term_lifts_an_event_and_scores_stay_within_0_and_1() -> None:
-    some = with_evidence(0.7, 0.5, 0.5, False, 0.0, all_terms=False, all_terms_bonus=0.1)
-    every = with_evidence(0.7, 0.5, 0.5, False, 0.0, all_terms=True, all_terms_bonus=0.1)
+    some = with_evidence(0.7, 0.5, 0.5, [(False, 0.0), (False, 0.1)])
+    every = with_evidence(0.7, 0.5, 0.5, [(False, 0.0), (True, 0.1)])
     assert some < every < 1.0
     assert math.isclose(every - some, 0.1 / 1.6)
-    assert with_evidence(1.0, 1.0, 0.5, True, 0.3, all_terms=True, all_terms_bonus=0.1) == 1.0
-    assert with_evidence(0.7, 0.5, 0.5, False, 0.0, all_terms=True) == with_evidence(0.7, 0.5, 0.5, False, 0.0)
+    assert with_evidence(1.0, 1.0, 0.5, [(True, 0.3), (True, 0.1)]) == 1.0
+    assert with_evidence(0.7, 0.5, 0.5, [(True, 0.0)]) == with_evidence(0.7, 0.5, 0.5)
+
+
+def test_every_bonus_widens_the_divisor_whether_it_applies_or_not() -> None:
+    """A search that can give the named-value bonus scores a row without it lower than a search that
+    cannot, and a row with every bonus scores 1 at most."""
+    bonuses = [(False, 0.3), (True, 0.1), (False, 0.15)]
+    assert math.isclose(with_evidence(0.7, 0.5, 0.5, bonuses), (0.7 + 0.25 + 0.1) / (1.5 + 0.55))
+    assert with_evidence(0.7, 0.5, 0.5, bonuses) < with_evidence(0.7, 0.5, 0.5, bonuses[:2])
+    assert with_evidence(1.0, 1.0, 0.5, [(True, 0.3), (True, 0.1), (True, 0.15)]) == 1.0
 
 
 def test_reciprocal_rank_fusion_scores_first_in_both_as_one() -> None:
@@ -122,7 +131,7 @@ def test_an_isolated_strong_match_outranks_a_pair_of_weaker_neighbours() -> None
 
     events = {"alone": hit("alone", 0.9), "a": hit("a", 0.8), "b": hit("b", 0.5)}
     pool = EventPool("hybrid", 0.0, 10, None, events, {}, neighbours={"a": (None, "b"), "b": ("a", None)})
-    ranked = service.rank_events(pool, Weights(keyword=0.0, all_terms=0.0))
+    ranked = service.rank_events(pool, Weights(keyword=0.0, all_terms=0.0, named_value=0.0))
     assert [h.row.id for h in ranked] == ["alone", "a", "b"], [(h.row.id, h.score) for h in ranked]
     assert math.isclose(ranked[0].score, 0.9) and math.isclose(ranked[1].score, 0.8)
     assert math.isclose(ranked[2].score, 0.65)  # (0.5 + 0.8) / 2
@@ -177,3 +186,28 @@ def test_the_all_terms_bonus_and_far_neighbours_in_the_ranking_of_events() -> No
         e.bm25 = e.cosine or 0.0
     order = [h.row.id for h in service.rank_events(keyword_pool, Weights(all_terms=0.1))]
     assert order.index("most") < order.index("every")  # keyword mode orders by BM25 alone
+
+
+def test_an_event_whose_value_the_query_names_passes_one_that_mentions_it_in_passing() -> None:
+    """Service-level (no database): 'spoken' is by the person the query names (its `names_value`),
+    'mention' says the name in its text and matches a little better; in hybrid mode the bonus puts
+    'spoken' first, at 0 it does not, and keyword mode orders by BM25 alone."""
+    service = SearchService.__new__(SearchService)
+    service._embedder = SimpleNamespace(model="no-calibration")
+    session = uuid.uuid4()
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+
+    def hit(name: str, cosine: float, named: bool = False) -> Hit:
+        row = SimpleNamespace(id=name, session_id=session, timestamp=now)
+        return Hit(row=row, cosine=cosine, bm25=cosine, names_value=named)
+
+    events = {"mention": hit("mention", 0.62), "spoken": hit("spoken", 0.6, named=True), "other": hit("other", 0.3)}
+    pool = EventPool("hybrid", 0.0, 10, None, events, {})
+    order = [h.row.id for h in service.rank_events(pool, Weights(named_value=0.15))]
+    assert order == ["spoken", "mention", "other"]
+    assert all(0.0 <= h.score <= 1.0 for h in events.values())
+    order = [h.row.id for h in service.rank_events(pool, Weights(named_value=0.0))]
+    assert order == ["mention", "spoken", "other"]
+    keyword_pool = EventPool("keyword", 0.0, 10, None, events, {})
+    order = [h.row.id for h in service.rank_events(keyword_pool, Weights(named_value=0.15))]
+    assert order == ["mention", "spoken", "other"]
