@@ -8,7 +8,8 @@ True when one of the event's short top-level string values (at most 40 character
 a file, a status) appears in the query as a whole phrase, both split at every run of
 non-alphanumeric characters (`archon_split` of migration 0004) and compared without regard to case:
 `{"speaker": "Caroline"}` for "What did Caroline buy?", `{"file": "auth.py"}` for "errors in
-auth.py", `{"task": "TASK-1482"}` for "status of task-1482". Hybrid search ranks such an event
+auth.py", `{"task": "TASK-1482"}` for "status of task-1482"; not a value of stop words only
+(`{"passed": "no"}` for "no errors"). Hybrid search ranks such an event
 higher (services/_ranking.py, NAMED_VALUE_BONUS). Computed per candidate at query time, so it needs
 no column, no backfill, and holds for rows written before this migration.
 """
@@ -33,7 +34,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     CROSS JOIN LATERAL (SELECT lower(btrim(archon_split(kv.value #>> '{{}}'))) AS words) AS v
     WHERE jsonb_typeof(kv.value) = 'string' AND length(kv.value #>> '{{}}') <= {MAX_VALUE_CHARS}
       AND length(v.words) >= 2
-      AND position(' ' || v.words || ' ' IN ' ' || lower(btrim(archon_split(query))) || ' ') > 0)
+      AND position(' ' || v.words || ' ' IN ' ' || lower(btrim(archon_split(query))) || ' ') > 0
+      AND length(archon_lexemes(v.words)) > 0)
 $$
 """
 

@@ -196,7 +196,7 @@ def _built_columns(
     session_cosine: bool,
     session_bm25: bool,
     session_started: bool,
-    names_value: bool = False,
+    names_value: bool,
 ) -> tuple[Any, ...]:
     columns: list[Any] = []
     if cosine:

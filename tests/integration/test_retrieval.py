@@ -227,6 +227,8 @@ async def test_an_event_next_to_a_strong_match_ranks_above_a_lone_one(client) ->
         ({"nested": {"speaker": "Caroline"}}, "Caroline", False),  # top-level values only
         ({"speaker": "-"}, "a - b", False),  # nothing to name
         ({"speaker": "x"}, "x marks the spot", False),  # too short to name anything
+        ({"passed": "no"}, "no errors at all", False),  # stop words name nothing
+        ({"status": "done"}, "which tasks are done", True),
         ([], "Caroline", False),
     ],
 )
