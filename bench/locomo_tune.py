@@ -88,7 +88,8 @@ def main() -> None:
     parser.add_argument("--limit-questions", type=int, default=None)
     parser.add_argument("--bm25", help="k1,b,context_weight to collect with instead of the defaults")
     parser.add_argument("--budget", type=int, help="BM25 candidates per query to collect with (default: the server's)")
-    parser.add_argument("--grid", choices=("full", "small", "mid", "rrf", "neighbour", "far", "named", "chosen"), default="full")
+    grids = ("full", "small", "mid", "rrf", "neighbour", "far", "named", "chosen")
+    parser.add_argument("--grid", choices=grids, default="full")
     parser.add_argument("--json", type=Path, help="write every setting's numbers here")
     args = parser.parse_args()
     from archon_mcp.repositories import search as repo

@@ -40,8 +40,9 @@ settings) and of bench/eval's event queries (events recall@10, one store / one c
 store / bench/eval): the far neighbours at 0.9 +0.004 / +0.003 / +0.000, the bonus +0.000 / +0.000
 / +0.011 (bench/eval MRR +0.027), both +0.004 / +0.004 / +0.011. FAR_NEIGHBOUR 0.85-0.95 with a
 bonus of 0.05-0.2 score alike; at 0.8 the gain is +0.003 / +0.001, so it is a narrow one.
-NAMED_VALUE_BONUS (2026-12-02) the same way: 0.15 gave +0.012 / +0.009 on the development split
-(0.1 and 0.2 within 0.004 of it, 0.3 less), and bench/eval docs/SEARCH.md.
+NAMED_VALUE_BONUS (2026-12-02) the same way: 0.15 gave +0.012 / +0.009 events recall@10 on the
+development split (0.1 and 0.2 within 0.004 of it, 0.05 and 0.3 less) and bench/eval recall@5
++0.006 (docs/SEARCH.md, "Named values").
 """
 
 from __future__ import annotations
