@@ -230,7 +230,12 @@ async def test_an_event_next_to_a_strong_match_ranks_above_a_lone_one(client) ->
         ({"passed": "no"}, "no errors at all", False),  # stop words name nothing
         ({"status": "done"}, "which tasks are done", True),
         ([], "Caroline", False),
+        ("Caroline", "Caroline", False),
+        # Of a hostile event's thousands of keys, the first 64 in jsonb's order (shortest first) count.
+        ({"a": "Caroline", **{f"key{i:04d}": "x y" for i in range(5000)}}, "Caroline", True),
+        ({"speaker_of_it": "Caroline", **{f"key{i:04d}": "x y" for i in range(5000)}}, "Caroline", False),
     ],
+    ids=lambda value: str(value)[:40],
 )
 async def test_which_values_a_query_names(app, data, query, named) -> None:
     """`archon_names_value` (migration 0006): a short top-level string value that the query holds as
