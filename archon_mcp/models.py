@@ -19,7 +19,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -105,6 +105,10 @@ class SessionEvent(EmbeddingColumns, Base):
 
     # Kept by the trigger of migration 0004 (the event's text and its context); never written here.
     search_tsv: Mapped[Any] = mapped_column(TSVECTOR, deferred=True)
+    # Kept by the same trigger (migration 0006): its short values, for the queries that name one.
+    named_values: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), nullable=False, server_default=text("'{}'"), deferred=True
+    )
 
     session: Mapped[AgentSession] = relationship(back_populates="events", lazy="raise")
 

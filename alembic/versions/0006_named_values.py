@@ -1,17 +1,24 @@
-"""A query that names an event's value: `archon_names_value(event_data, query)`.
+"""Each event's short values, for the queries that name one (`named_values`).
 
 Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-02
 
-True when one of the event's short top-level string values (at most 40 characters: a name, an id,
-a file, a status; of its first 64 keys) appears in the query as a whole phrase, both split at every run of
-non-alphanumeric characters (`archon_split` of migration 0004) and compared without regard to case:
-`{"speaker": "Caroline"}` for "What did Caroline buy?", `{"file": "auth.py"}` for "errors in
-auth.py", `{"task": "TASK-1482"}` for "status of task-1482"; not a value of stop words only
-(`{"passed": "no"}` for "no errors"). Hybrid search ranks such an event
-higher (services/_ranking.py, NAMED_VALUE_BONUS). Computed per candidate at query time, so it needs
-no column, no backfill, and holds for rows written before this migration.
+An event's `named_values` holds, split and lower-cased the way the keyword index splits
+(`archon_split` of migration 0004: at every run of non-alphanumeric characters), each of its short
+top-level string values: at most 40 characters and 6 words, of its first 64 keys in jsonb's order
+(shortest keys first), and not of stop words only. `{"speaker": "Caroline", "file": "src/auth.py",
+"task": "TASK-1482", "passed": "no"}` -> `{caroline, src auth py, task 1482}`. The trigger of
+migration 0004 keeps it on every write path (tools, batches, import, COPY), beside `search_tsv`.
+
+A query names such a value when the value is one of the query's runs of up to 6 consecutive words
+(`archon_query_phrases`): "What did Caroline buy?" names `caroline`, "status of task-1482" names
+`task 1482`. Hybrid search ranks those events higher (services/_ranking.py, NAMED_VALUE_BONUS); the
+test is one array overlap per candidate (`named_values && archon_query_phrases(query)`, the phrases
+computed once per statement).
+
+Existing rows are filled here (about 10 us a row to compute; only rows with a short value are
+written).
 """
 
 from collections.abc import Sequence
@@ -24,26 +31,78 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 MAX_VALUE_CHARS = 40
-MAX_VALUES = 64  # of an event's keys, in jsonb's order: a hostile event with thousands costs no more
+MAX_VALUE_WORDS = 6
+MAX_VALUES = 64  # keys read per event: a hostile event with thousands costs no more
+MAX_QUERY_CHARS = 2000
 
-FUNCTION = f"""
-CREATE FUNCTION archon_names_value(data jsonb, query text) RETURNS boolean
+FUNCTIONS = f"""
+CREATE FUNCTION archon_words(t text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT lower(btrim(archon_split(t))) $$;
+
+CREATE FUNCTION archon_named_values(data jsonb) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN jsonb_typeof(data) = 'object' THEN EXISTS (
-    SELECT 1
+  SELECT CASE WHEN jsonb_typeof(data) = 'object' THEN coalesce((
+    SELECT array_agg(DISTINCT w.words)
     FROM (SELECT * FROM jsonb_each(data) LIMIT {MAX_VALUES}) AS kv(key, value)
-    CROSS JOIN LATERAL (SELECT lower(btrim(archon_split(kv.value #>> '{{}}'))) AS words) AS v
+    CROSS JOIN LATERAL (SELECT archon_words(kv.value #>> '{{}}') AS words) AS w
     WHERE jsonb_typeof(kv.value) = 'string' AND length(kv.value #>> '{{}}') <= {MAX_VALUE_CHARS}
-      AND length(v.words) >= 2
-      AND position(' ' || v.words || ' ' IN ' ' || lower(btrim(archon_split(query))) || ' ') > 0
-      AND length(archon_lexemes(v.words)) > 0) ELSE false END
+      AND length(w.words) >= 2 AND cardinality(string_to_array(w.words, ' ')) <= {MAX_VALUE_WORDS}
+      AND length(archon_lexemes(w.words)) > 0), '{{}}') ELSE '{{}}' END
+$$;
+
+CREATE FUNCTION archon_query_phrases(q text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT coalesce(array_agg(DISTINCT array_to_string(w.a[i:j], ' ')), '{{}}')
+  FROM (SELECT string_to_array(archon_words(left(q, {MAX_QUERY_CHARS})), ' ') AS a) AS w
+  CROSS JOIN LATERAL generate_series(1, cardinality(w.a)) AS i
+  CROSS JOIN LATERAL generate_series(i, least(cardinality(w.a), i + {MAX_VALUE_WORDS - 1})) AS j
+$$;
+"""
+
+# 0004's trigger function, plus the named values.
+TRIGGER_FUNCTION = """
+CREATE OR REPLACE FUNCTION archon_event_tsv() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.search_tsv := setweight(archon_lexemes(archon_event_own_text(NEW.event_type, NEW.event_data)), 'A')
+    || setweight(archon_lexemes(archon_event_context(NEW.session_id, NEW."timestamp", NEW.id, NEW.metadata)), 'B');
+  NEW.named_values := archon_named_values(NEW.event_data);
+  RETURN NEW;
+END
+$$
+"""
+
+OLD_TRIGGER_FUNCTION = """
+CREATE OR REPLACE FUNCTION archon_event_tsv() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.search_tsv := setweight(archon_lexemes(archon_event_own_text(NEW.event_type, NEW.event_data)), 'A')
+    || setweight(archon_lexemes(archon_event_context(NEW.session_id, NEW."timestamp", NEW.id, NEW.metadata)), 'B');
+  RETURN NEW;
+END
 $$
 """
 
 
 def upgrade() -> None:
-    op.execute(FUNCTION)
+    op.execute("SET LOCAL statement_timeout = 0")
+    for statement in FUNCTIONS.split("\n\n"):
+        if statement.strip():
+            op.execute(statement)
+    # A constant default: added without rewriting the table; then only rows with values are written.
+    op.execute("ALTER TABLE archon_session_events ADD COLUMN named_values text[] NOT NULL DEFAULT '{}'")
+    op.execute(
+        """
+        UPDATE archon_session_events AS e SET named_values = v.named
+        FROM (SELECT id, archon_named_values(event_data) AS named FROM archon_session_events) AS v
+        WHERE v.id = e.id AND v.named <> '{}'
+        """
+    )
+    op.execute(TRIGGER_FUNCTION)
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION archon_names_value(jsonb, text)")
+    op.execute(OLD_TRIGGER_FUNCTION)
+    op.execute("ALTER TABLE archon_session_events DROP COLUMN named_values")
+    for name in ("archon_query_phrases(text)", "archon_named_values(jsonb)", "archon_words(text)"):
+        op.execute(f"DROP FUNCTION {name}")

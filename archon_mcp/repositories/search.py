@@ -113,7 +113,7 @@ class Candidate:
     cosine: float | None  # None: no vector yet (pending) or none to compute
     bm25: float = 0.0  # keyword score (0: not a keyword match)
     all_terms: bool = False  # every query term matched (a strong keyword hit)
-    names_value: bool = False  # events: the query names one of its short values (`archon_names_value`)
+    names_value: bool = False  # events: the query names one of its short values (migration 0006)
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,9 @@ def _built_columns(
         started = select(session.started_at).where(session.id == SessionEvent.session_id)
         columns.append(started.scalar_subquery().label("session_started_at"))
     if names_value:
-        columns.append(func.archon_names_value(SessionEvent.event_data, _QUERY_TEXT).label("names_value"))
+        # The query's phrases once per statement (an InitPlan), then one array overlap per row.
+        phrases = select(func.archon_query_phrases(_QUERY_TEXT, type_=ARRAY(Text()))).scalar_subquery()
+        columns.append(SessionEvent.named_values.overlap(phrases).label("names_value"))
     return tuple(columns)
 
 

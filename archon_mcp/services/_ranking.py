@@ -17,7 +17,7 @@ more before the division; in hybrid mode an event that holds every query term ge
 more (the divisor grows by it too, so scores stay on 0..1): BM25 divided by the query's best score
 cannot tell a row that has all the words from one that has the rarest word only. An event one of
 whose short values the query names as a whole (`{"speaker": "Caroline"}` for "what did Caroline
-buy?", `{"file": "auth.py"}` for "errors in auth.py": `archon_names_value`, migration 0006) gets
+buy?", `{"file": "auth.py"}` for "errors in auth.py": `named_values`, migration 0006) gets
 NAMED_VALUE_BONUS more in hybrid mode: a name is a common word of its store, so BM25 weighs it
 little, yet the rows whose field holds it are what the query is about, not the rows that mention it
 in passing.

@@ -229,6 +229,9 @@ async def test_an_event_next_to_a_strong_match_ranks_above_a_lone_one(client) ->
         ({"speaker": "x"}, "x marks the spot", False),  # too short to name anything
         ({"passed": "no"}, "no errors at all", False),  # stop words name nothing
         ({"status": "done"}, "which tasks are done", True),
+        ({"title": "fix the flaky billing deploy job"}, "did we fix the flaky billing deploy job?", True),  # 6 words
+        ({"title": "fix the flaky billing deploy job now"}, "fix the flaky billing deploy job now", False),  # 7
+        ({"speaker": "Caroline"}, "", False),
         ([], "Caroline", False),
         ("Caroline", "Caroline", False),
         # Of a hostile event's thousands of keys, the first 64 in jsonb's order (shortest first) count.
@@ -238,15 +241,61 @@ async def test_an_event_next_to_a_strong_match_ranks_above_a_lone_one(client) ->
     ids=lambda value: str(value)[:40],
 )
 async def test_which_values_a_query_names(app, data, query, named) -> None:
-    """`archon_names_value` (migration 0006): a short top-level string value that the query holds as
-    a whole phrase, split and compared the way the keyword index splits (case aside)."""
+    """Migration 0006: a short top-level string value that the query holds as a run of consecutive
+    words, both split and compared the way the keyword index splits (case aside)."""
     import json
 
     async with app.database.connect() as conn:
         found = await conn.scalar(
-            text("SELECT archon_names_value(CAST(:data AS jsonb), :query)"), {"data": json.dumps(data), "query": query}
+            text("SELECT archon_named_values(CAST(:data AS jsonb)) && archon_query_phrases(:query)"),
+            {"data": json.dumps(data), "query": query},
         )
     assert found is named
+
+
+async def test_the_trigger_keeps_the_named_values_and_the_migration_fills_old_rows(app, client, admin_url) -> None:
+    """Every write path gets `named_values` from the trigger (one event, a batch, an edit of the
+    data through SQL), and upgrading a 0005 store fills the rows already there."""
+    from archon_mcp.db import Database
+
+    sid = await _session(client)
+    one = (await call(client, "archon_add_event", session_id=sid, event_type="message",
+                      event_data={"speaker": "Caroline", "text": "I went to the lake", "file": "src/auth.py"}))["id"]  # fmt: skip
+    batch = (await call(client, "archon_add_events", session_id=sid, events=[
+        {"event_type": "task_updated", "event_data": {"task": "TASK-1482", "status": "done", "passed": "no"}},
+    ]))["ids"]  # fmt: skip
+    async with app.database.engine.begin() as conn:
+        await conn.execute(
+            text("""UPDATE archon_session_events SET event_data = '{"speaker": "Melanie"}' WHERE id = :id"""),
+            {"id": batch[0]},
+        )
+        rows = dict((await conn.execute(text("SELECT id::text, named_values FROM archon_session_events"))).all())
+    assert sorted(rows[one]) == ["caroline", "i went to the lake", "src auth py"]  # a short text too
+    assert rows[batch[0]] == ["melanie"]  # recomputed when the data changes
+
+    url = await create_database(admin_url, "archon_upgrade_0006")
+    database = Database(make_settings(url))
+    await database.start(migrate=False, check_embedding=False)
+    try:
+        await database.upgrade("0005")
+        async with database.engine.begin() as conn:
+            old_sid = await conn.scalar(text("INSERT INTO archon_sessions (agent) VALUES ('claude') RETURNING id"))
+            await conn.execute(
+                text(
+                    "INSERT INTO archon_session_events (session_id, event_type, event_data) VALUES "
+                    """(:s, 'message', '{"speaker": "Jon", "text": "a long enough text to be no name at all"}'),"""
+                    """(:s, 'message', '{"text": "no short value in this one, only text"}')"""
+                ),
+                {"s": old_sid},
+            )
+        await database.upgrade("head")
+        async with database.engine.connect() as conn:
+            named = sorted((await conn.execute(text("SELECT named_values FROM archon_session_events"))).scalars())
+        assert named == [[], ["jon"]]
+        await database.upgrade("0005")  # the downgrade drops the column and the functions
+        await database.upgrade("head")
+    finally:
+        await database.close()
 
 
 async def test_the_events_of_the_one_a_query_names_rank_above_those_that_mention_it(app, client) -> None:
