@@ -430,8 +430,9 @@ class SearchService:
         pool = self._pool(lim)
         # Each candidate event draws on its own session's match (not a search over sessions) and on
         # its neighbours in the session.
-        evidence = mode == "hybrid" and filters.session_id is None
         hybrid = mode == "hybrid"
+        evidence = hybrid and filters.session_id is None
+        # In hybrid mode each candidate also says whether the query names one of its values.
         extras = Extras(neighbours=hybrid, session_cosine=evidence, query_text=text if hybrid else None)
         tables = ("events", "sessions") if evidence else ("events",)
 
