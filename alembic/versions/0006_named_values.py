@@ -5,17 +5,18 @@ Revises: 0005
 Create Date: 2026-12-02
 
 An event's `named_values` holds, split and lower-cased the way the keyword index splits
-(`archon_split` of migration 0004: at every run of non-alphanumeric characters), each of its short
-top-level string values: at most 40 characters and 6 words, of its first 64 keys in jsonb's order
-(shortest keys first), and not of stop words only. `{"speaker": "Caroline", "file": "src/auth.py",
-"task": "TASK-1482", "passed": "no"}` -> `{caroline, src auth py, task 1482}`. The trigger of
-migration 0004 keeps it on every write path (tools, batches, import, COPY), beside `search_tsv`.
+(`archon_words`: `archon_split` of migration 0004, at every run of non-alphanumeric characters),
+each of its short top-level string values: at most 40 characters, of its first 64 keys in jsonb's
+order (shortest keys first), and not of stop words only. `{"speaker": "Caroline", "file":
+"src/auth.py", "task": "TASK-1482", "passed": "no"}` -> `{caroline, src auth py, task 1482}`. The
+trigger of migration 0004 keeps it on every write path (tools, batches, import, COPY), beside
+`search_tsv`.
 
-A query names such a value when the value is one of the query's runs of up to 6 consecutive words
-(`archon_query_phrases`): "What did Caroline buy?" names `caroline`, "status of task-1482" names
-`task 1482`. Hybrid search ranks those events higher (services/_ranking.py, NAMED_VALUE_BONUS); the
-test is one array overlap per candidate (`named_values && archon_query_phrases(query)`, the phrases
-computed once per statement).
+A query names such a value when the value's words are consecutive words of the query, split the
+same way: "What did Caroline buy?" names `caroline`, "status of task-1482" names `task 1482`.
+Hybrid search ranks those events higher (services/_ranking.py, NAMED_VALUE_BONUS); per candidate
+that is a substring test of each of its few values in the query's words (split once per
+statement), so it costs about 2 us a candidate, and no more for a long query.
 
 Existing rows are filled here (about 10 us a row to compute; only rows with a short value are
 written).
@@ -31,9 +32,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 MAX_VALUE_CHARS = 40
-MAX_VALUE_WORDS = 6
 MAX_VALUES = 64  # keys read per event: a hostile event with thousands costs no more
-MAX_QUERY_CHARS = 2000
 
 FUNCTIONS = f"""
 CREATE FUNCTION archon_words(t text) RETURNS text
@@ -46,16 +45,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     FROM (SELECT * FROM jsonb_each(data) LIMIT {MAX_VALUES}) AS kv(key, value)
     CROSS JOIN LATERAL (SELECT archon_words(kv.value #>> '{{}}') AS words) AS w
     WHERE jsonb_typeof(kv.value) = 'string' AND length(kv.value #>> '{{}}') <= {MAX_VALUE_CHARS}
-      AND length(w.words) >= 2 AND cardinality(string_to_array(w.words, ' ')) <= {MAX_VALUE_WORDS}
+      AND length(w.words) >= 2
       AND length(archon_lexemes(w.words)) > 0), '{{}}') ELSE '{{}}' END
-$$;
-
-CREATE FUNCTION archon_query_phrases(q text) RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT coalesce(array_agg(DISTINCT array_to_string(w.a[i:j], ' ')), '{{}}')
-  FROM (SELECT string_to_array(archon_words(left(q, {MAX_QUERY_CHARS})), ' ') AS a) AS w
-  CROSS JOIN LATERAL generate_series(1, cardinality(w.a)) AS i
-  CROSS JOIN LATERAL generate_series(i, least(cardinality(w.a), i + {MAX_VALUE_WORDS - 1})) AS j
 $$;
 """
 
@@ -104,5 +95,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute(OLD_TRIGGER_FUNCTION)
     op.execute("ALTER TABLE archon_session_events DROP COLUMN named_values")
-    for name in ("archon_query_phrases(text)", "archon_named_values(jsonb)", "archon_words(text)"):
+    for name in ("archon_named_values(jsonb)", "archon_words(text)"):
         op.execute(f"DROP FUNCTION {name}")

@@ -21,6 +21,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
+    exists,
     func,
     literal_column,
     select,
@@ -236,10 +237,20 @@ def _built_columns(
         started = select(session.started_at).where(session.id == SessionEvent.session_id)
         columns.append(started.scalar_subquery().label("session_started_at"))
     if names_value:
-        # The query's phrases once per statement (an InitPlan), then one array overlap per row.
-        phrases = select(func.archon_query_phrases(_QUERY_TEXT, type_=ARRAY(Text()))).scalar_subquery()
-        columns.append(SessionEvent.named_values.overlap(phrases).label("names_value"))
+        # The query's words once per statement (an InitPlan), then a substring test of each of the
+        # row's few named values (migration 0006): " caroline " in " what did caroline buy ".
+        words = select(_padded(func.archon_words(_QUERY_TEXT))).scalar_subquery()
+        value = func.unnest(SessionEvent.named_values).table_valued("value").render_derived(name="named")
+        named = select(literal_column("1")).select_from(value).where(func.strpos(words, _padded(value.c.value)) > 0)
+        columns.append(exists(named).label("names_value"))
     return tuple(columns)
+
+
+_SPACE = literal_column("' '", type_=Text())
+
+
+def _padded(words: Any) -> Any:
+    return _SPACE.concat(words).concat(_SPACE)
 
 
 def ef_search_for(limit: int, rows: float) -> int:
