@@ -241,8 +241,8 @@ def _built_columns(
         # row's few named values (migration 0006): " caroline " in " what did caroline buy ".
         words = select(_padded(func.archon_words(_QUERY_TEXT))).scalar_subquery()
         value = func.unnest(SessionEvent.named_values).table_valued("value").render_derived(name="named")
-        named = select(literal_column("1")).select_from(value).where(func.strpos(words, _padded(value.c.value)) > 0)
-        columns.append(exists(named).label("names_value"))
+        in_query: Any = func.strpos(words, _padded(value.c.value)) > 0
+        columns.append(exists(select(literal_column("1")).select_from(value).where(in_query)).label("names_value"))
     return tuple(columns)
 
 
