@@ -3,8 +3,11 @@ time named in the query. Real PostgreSQL, real MCP client, the real local model.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import anyio
 import pytest
@@ -13,6 +16,22 @@ from sqlalchemy import text
 from tests.helpers import call, create_database, make_settings
 
 pytestmark = pytest.mark.anyio
+
+
+@contextlib.asynccontextmanager
+async def _store_at(admin_url: str, name: str, revision: str) -> AsyncIterator[tuple[Any, Any]]:
+    """A new database migrated to `revision` only, with one session: (the database, the session id)."""
+    from archon_mcp.db import Database
+
+    database = Database(make_settings(await create_database(admin_url, name)))
+    await database.start(migrate=False, check_embedding=False)
+    try:
+        await database.upgrade(revision)
+        async with database.engine.begin() as conn:
+            sid = await conn.scalar(text("INSERT INTO archon_sessions (agent) VALUES ('claude') RETURNING id"))
+        yield database, sid
+    finally:
+        await database.close()
 
 
 async def _session(client, **kwargs) -> str:
@@ -260,8 +279,6 @@ async def test_which_values_a_query_names(app, data, query, named) -> None:
 async def test_the_trigger_keeps_the_named_values_and_the_migration_fills_old_rows(app, client, admin_url) -> None:
     """Every write path gets `named_values` from the trigger (one event, a batch, an edit of the
     data through SQL), and upgrading a 0005 store fills the rows already there."""
-    from archon_mcp.db import Database
-
     sid = await _session(client)
     one = (await call(client, "archon_add_event", session_id=sid, event_type="message",
                       event_data={"speaker": "Caroline", "text": "I went to the lake", "file": "src/auth.py"}))["id"]  # fmt: skip
@@ -277,13 +294,8 @@ async def test_the_trigger_keeps_the_named_values_and_the_migration_fills_old_ro
     assert sorted(rows[one]) == ["caroline", "i went to the lake", "src auth py"]  # a short text too
     assert rows[batch[0]] == ["melanie"]  # recomputed when the data changes
 
-    url = await create_database(admin_url, "archon_upgrade_0006")
-    database = Database(make_settings(url))
-    await database.start(migrate=False, check_embedding=False)
-    try:
-        await database.upgrade("0005")
+    async with _store_at(admin_url, "archon_upgrade_0006", "0005") as (database, old_sid):
         async with database.engine.begin() as conn:
-            old_sid = await conn.scalar(text("INSERT INTO archon_sessions (agent) VALUES ('claude') RETURNING id"))
             await conn.execute(
                 text(
                     "INSERT INTO archon_session_events (session_id, event_type, event_data) VALUES "
@@ -298,8 +310,6 @@ async def test_the_trigger_keeps_the_named_values_and_the_migration_fills_old_ro
         assert named == [[], ["jon"]]
         await database.upgrade("0005")  # the downgrade drops the column and the functions
         await database.upgrade("head")
-    finally:
-        await database.close()
 
 
 async def test_the_events_of_the_one_a_query_names_rank_above_those_that_mention_it(app, client) -> None:
@@ -373,15 +383,8 @@ async def test_unrelated_queries_still_return_nothing_at_the_default_threshold(c
 
 async def test_the_migration_indexes_existing_events_with_their_context(admin_url: str) -> None:
     """Upgrading a 0003 store builds the new keyword index for the rows already there, in order."""
-    from archon_mcp.db import Database
-
-    url = await create_database(admin_url, "archon_upgrade_0004")
-    database = Database(make_settings(url))
-    await database.start(migrate=False, check_embedding=False)
-    try:
-        await database.upgrade("0003")
+    async with _store_at(admin_url, "archon_upgrade_0004", "0003") as (database, sid):
         async with database.engine.begin() as conn:
-            sid = await conn.scalar(text("INSERT INTO archon_sessions (agent) VALUES ('claude') RETURNING id"))
             for i, words in enumerate(["the pottery workshop question", "yes it was great"]):
                 await conn.execute(
                     text(
@@ -403,8 +406,6 @@ async def test_the_migration_indexes_existing_events_with_their_context(admin_ur
         assert rows == [("the pottery workshop question", True), ("yes it was great", True)]
         await database.upgrade("0003")  # the downgrade restores the generated column
         await database.upgrade("head")
-    finally:
-        await database.close()
 
 
 async def test_stale_keyword_statistics_are_refreshed_behind_the_search(app, client, monkeypatch) -> None:
