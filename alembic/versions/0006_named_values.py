@@ -50,25 +50,16 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 """
 
-# 0004's trigger function, plus the named values.
-TRIGGER_FUNCTION = """
-CREATE OR REPLACE FUNCTION archon_event_tsv() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-  NEW.search_tsv := setweight(archon_lexemes(archon_event_own_text(NEW.event_type, NEW.event_data)), 'A')
-    || setweight(archon_lexemes(archon_event_context(NEW.session_id, NEW."timestamp", NEW.id, NEW.metadata)), 'B');
-  NEW.named_values := archon_named_values(NEW.event_data);
-  RETURN NEW;
-END
-$$
-"""
 
-OLD_TRIGGER_FUNCTION = """
+def trigger_function(named_values: bool) -> str:
+    """0004's trigger function, and with `named_values` the line that keeps the new column."""
+    keep = "\n  NEW.named_values := archon_named_values(NEW.event_data);" if named_values else ""
+    return f"""
 CREATE OR REPLACE FUNCTION archon_event_tsv() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   NEW.search_tsv := setweight(archon_lexemes(archon_event_own_text(NEW.event_type, NEW.event_data)), 'A')
-    || setweight(archon_lexemes(archon_event_context(NEW.session_id, NEW."timestamp", NEW.id, NEW.metadata)), 'B');
+    || setweight(archon_lexemes(archon_event_context(NEW.session_id, NEW."timestamp", NEW.id, NEW.metadata)), 'B');{keep}
   RETURN NEW;
 END
 $$
@@ -89,11 +80,11 @@ def upgrade() -> None:
         WHERE v.id = e.id AND v.named <> '{}'
         """
     )
-    op.execute(TRIGGER_FUNCTION)
+    op.execute(trigger_function(named_values=True))
 
 
 def downgrade() -> None:
-    op.execute(OLD_TRIGGER_FUNCTION)
+    op.execute(trigger_function(named_values=False))
     op.execute("ALTER TABLE archon_session_events DROP COLUMN named_values")
     for name in ("archon_named_values(jsonb)", "archon_words(text)"):
         op.execute(f"DROP FUNCTION {name}")

@@ -253,6 +253,11 @@ def _padded(words: Any) -> Any:
     return _SPACE.concat(words).concat(_SPACE)
 
 
+def _names_value(model: Any, extras: Extras, row: Any) -> bool:
+    """Whether the query names one of this candidate's values (the `names_value` column asked for)."""
+    return extras.query_text is not None and model is SessionEvent and bool(row.names_value)
+
+
 def ef_search_for(limit: int, rows: float) -> int:
     """The HNSW candidate list for `limit` neighbours in a table of `rows` rows."""
     growth = max(1.0, rows / EF_REFERENCE_ROWS) ** math.log10(2)
@@ -324,8 +329,7 @@ async def _semantic(
     stmt = _nearest(model, _extra_columns(model, extras, cosine=False), _filter_shape(filters))
     params = {**_params(extras), **_filter_params(filters), "limit": limit}
     rows = (await db.execute(stmt, params)).all()
-    named = extras.query_text is not None and model is SessionEvent
-    return [Candidate(row=r, cosine=1.0 - float(r.distance), names_value=named and bool(r.names_value)) for r in rows]
+    return [Candidate(row=r, cosine=1.0 - float(r.distance), names_value=_names_value(model, extras, r)) for r in rows]
 
 
 @functools.cache
@@ -613,14 +617,13 @@ async def keyword_search(
         db, model, columns, lexemes, weights, stats, plan, limit=limit, filters=filters, params=_params(extras)
     )
     with_cosine = extras.vector is not None
-    named = extras.query_text is not None and model is SessionEvent
     return [
         Candidate(
             row=r,
             cosine=optional_float(r.cosine) if with_cosine else None,
             bm25=float(r.bm25),
             all_terms=int(r.matched) >= len(lexemes),
-            names_value=named and bool(r.names_value),
+            names_value=_names_value(model, extras, r),
         )
         for r in rows
     ]
